@@ -94,13 +94,23 @@ def _json_rows(path: Path):
 
 def _csv_rows(path: Path):
     # newline="": the csv module does its own line splitting, so quoted fields may hold newlines.
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    fields = reader.fieldnames or []
-    if "prompt" not in fields and "instruction" not in fields:
-        raise UserError(f"{path}: line 1: the header has no 'prompt' or 'instruction' column "
-                        f"(columns: {', '.join(fields) or 'none'})")
-    # line_num counts physical lines read, so a quoted field spanning lines keeps numbers right.
-    return [(f"line {reader.line_num}", row) for row in reader]
+    # strict: an unclosed quote is an error, not a prompt that swallows the rest of the file.
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""), strict=True)
+    rows, last_line = [], 0
+    try:
+        fields = reader.fieldnames or []
+        if "prompt" not in fields and "instruction" not in fields:
+            raise UserError(f"{path}: line 1: the header has no 'prompt' or 'instruction' "
+                            f"column (columns: {', '.join(fields) or 'none'})")
+        for row in reader:
+            # line_num is the row's last physical line: exact for rows without quoted newlines.
+            rows.append((f"line {reader.line_num}", row))
+            last_line = reader.line_num
+    except csv.Error as err:
+        # The bad record starts after the last good one (csv does not say where exactly).
+        raise UserError(f"{path}: line {last_line + 1}: bad CSV ({err}; an unclosed quote?)"
+                        ) from None
+    return rows
 
 
 def _parquet_rows(path: Path):
@@ -138,7 +148,7 @@ def _prompt_from(row, where: str, max_chars: int) -> str:
     if len(prompt) > max_chars:
         raise UserError(f"{where}: '{key}' is {len(prompt)} characters, over the limit of "
                         f"{max_chars}")
-    return prompt
+    return prompt.strip()  # the seed is followed by "\n" + constraints; no stray blank lines
 
 
 def read_prompts(path, *, max_chars: int = 4000) -> list[str]:

@@ -1,12 +1,8 @@
 """How to load seed prompts and write run files with data.py, and what a bad seed file reports."""
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import (UserError, append_jsonl, default_seeds_path, read_jsonl, read_prompts,
                   run_cli, write_json, write_jsonl)
@@ -29,7 +25,8 @@ def test_shipped_seeds_load_and_are_unique():
 # --- every accepted format ---
 
 def test_jsonl_with_prompt_field(tmp_path):
-    path = write_text(tmp_path / "seeds.jsonl", '{"prompt": "Write a poem."}\n{"prompt": "Add 2 and 3."}\n')
+    path = write_text(tmp_path / "seeds.jsonl",
+                      '{"prompt": "Write a poem."}\n{"prompt": "Add 2 and 3."}\n')
     assert read_prompts(path) == ["Write a poem.", "Add 2 and 3."]
 
 
@@ -60,8 +57,14 @@ def test_parquet(tmp_path):
     pyarrow = pytest.importorskip("pyarrow")
     import pyarrow.parquet
     path = tmp_path / "seeds.parquet"
-    pyarrow.parquet.write_table(pyarrow.table({"instruction": ["Explain rain.", "Tell a joke."]}), path)
+    table = pyarrow.table({"instruction": ["Explain rain.", "Tell a joke."]})
+    pyarrow.parquet.write_table(table, path)
     assert read_prompts(path) == ["Explain rain.", "Tell a joke."]
+
+
+def test_surrounding_whitespace_is_stripped(tmp_path):
+    path = write_text(tmp_path / "seeds.json", json.dumps(["  Explain tides.\n"]))
+    assert read_prompts(path) == ["Explain tides."]
 
 
 def test_blank_lines_in_jsonl_are_skipped(tmp_path):
@@ -105,24 +108,28 @@ def test_non_utf8_bytes_report_line_and_byte_offset(tmp_path):
 
 
 def test_invalid_json_on_line_3(tmp_path):
-    path = write_text(tmp_path / "seeds.jsonl", '{"prompt": "A"}\n{"prompt": "B"}\n{"prompt": "C",\n')
+    path = write_text(tmp_path / "seeds.jsonl",
+                      '{"prompt": "A"}\n{"prompt": "B"}\n{"prompt": "C",\n')
     assert "line 3: invalid JSON" in error_message(path)
 
 
 def test_row_without_prompt_lists_its_fields(tmp_path):
-    path = write_text(tmp_path / "seeds.jsonl", '{"prompt": "A"}\n{"question": "B", "answer": "C"}\n')
+    path = write_text(tmp_path / "seeds.jsonl",
+                      '{"prompt": "A"}\n{"question": "B", "answer": "C"}\n')
     message = error_message(path)
     assert "line 2" in message and "question, answer" in message
 
 
 def test_prompt_that_is_not_a_string_or_is_empty(tmp_path):
     assert "line 1" in error_message(write_text(tmp_path / "a.jsonl", '{"prompt": 42}\n'))
-    assert "empty" in error_message(write_text(tmp_path / "b.jsonl", '{"prompt": "A"}\n{"prompt": " "}\n'))
+    assert "line 2: 'prompt' is empty" in error_message(
+        write_text(tmp_path / "b.jsonl", '{"prompt": "A"}\n{"prompt": " "}\n'))
     assert "item 2" in error_message(write_text(tmp_path / "c.json", '["A", null]'))
 
 
 def test_overlong_row_gives_its_length_and_the_limit(tmp_path):
-    path = write_text(tmp_path / "seeds.jsonl", '{"prompt": "A"}\n' + json.dumps({"prompt": "x" * 100_000}) + "\n")
+    long_row = json.dumps({"prompt": "x" * 100_000})
+    path = write_text(tmp_path / "seeds.jsonl", '{"prompt": "A"}\n' + long_row + "\n")
     message = error_message(path)
     assert "line 2" in message and "100000" in message and "4000" in message
     assert len(read_prompts(path, max_chars=100_000)) == 2
@@ -131,6 +138,11 @@ def test_overlong_row_gives_its_length_and_the_limit(tmp_path):
 def test_csv_without_a_prompt_column(tmp_path):
     message = error_message(write_text(tmp_path / "seeds.csv", "id,text\n1,hello\n"))
     assert "line 1" in message and "id, text" in message
+
+
+def test_csv_with_an_unclosed_quote(tmp_path):
+    path = write_text(tmp_path / "seeds.csv", 'prompt\nWrite a poem.\n"Tell a story.\n')
+    assert "line 3: bad CSV" in error_message(path)
 
 
 def test_read_jsonl_reports_lines_too(tmp_path):
