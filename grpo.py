@@ -1,0 +1,272 @@
+"""GRPO, written out by hand: advantages, log-probs, the clipped loss, and one training step.
+
+Both trained SEIF roles (the Instructor and the Follower) use exactly this code; only their
+reward functions differ. The settings are SEIF's (see GRPOConfig). Read top to bottom:
+
+    group_advantages   rewards -> one advantage per sample, normalised within its group
+    completion_logprobs  model -> per-token log-probs of the completion (chunked, no full-vocab fp32)
+    grpo_loss          PPO clip + DAPO clip-higher + dual clip + k3 KL, three aggregations
+    train_step         old/ref log-probs, then micro-batched updates with gradient accumulation
+
+Importing this module has no side effects. Shapes: B = samples, C = completion length,
+V = vocabulary.
+"""
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass
+class GRPOConfig:
+    group_size: int = 5  # SEIF: n = 5 samples per prompt
+    temperature: float = 1.0  # SEIF: 1.0; log-probs use the same temperature as sampling
+    top_p: float = 1.0  # SEIF: 1.0
+    max_new_tokens: int = 8192  # SEIF: max response 8192 tokens
+    prompts_per_step: int = 384  # SEIF: 384 prompts (x5 = 1920 samples) per rollout step
+    prompts_per_update: int = 96  # SEIF: 96 prompts per optimizer step = 4 updates per rollout step
+    ppo_epochs: int = 1  # SEIF: one pass over each rollout batch
+    lr: float = 1e-6  # SEIF: AdamW, constant
+    betas: tuple = (0.9, 0.999)  # SEIF
+    weight_decay: float = 0.01  # SEIF
+    max_grad_norm: float = 1.0  # SEIF
+    eps_low: float = 0.2  # SEIF: ratio clipped to [1 - 0.2, 1 + 0.3] (clip-higher)
+    eps_high: float = 0.3
+    dual_clip: float = 3.0  # SEIF: dual clip for negative advantages
+    beta: float = 0.01  # SEIF: k3 KL coefficient; 0 turns the reference model off
+    aggregation: str = "token-mean"  # SEIF/DAPO; or "seq-mean" (GRPO), "seq-sum-norm" (Dr. GRPO)
+    advantage_scale: str = "group"  # SEIF: divide by group std; "none" is Dr. GRPO
+    micro_batch_size: int = 8  # samples per forward/backward: a memory knob, not an algorithm one
+    generation_batch_size: int = 64  # samples per generate() call
+    gradient_checkpointing: bool = False  # trade compute for activation memory
+    ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
+    max_bad_updates: int = 3  # stop after this many non-finite updates in a row
+
+
+# -----------------------------------------------------------------------------
+# Advantages
+
+
+def group_advantages(rewards, group_size, scale="group"):
+    """(num_groups * group_size,) rewards, ordered group by group -> same-shape advantages.
+
+    GRPO (Shao et al. 2024): A_i = (r_i - mean(group)) / (std(group) + 1e-6), std unbiased.
+    Dr. GRPO (Liu et al. 2025), scale="none": A_i = r_i - mean(group).
+    A group with equal rewards has r_i - mean = 0 exactly, so it gives zeros, never NaN.
+    """
+    grouped = rewards.float().view(-1, group_size)  # (num_groups, group_size)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale == "group":
+        centred = centred / (grouped.std(dim=1, unbiased=True, keepdim=True) + 1e-6)
+    elif scale != "none":
+        raise ValueError(f"scale must be 'group' or 'none', not {scale!r}")
+    return centred.view(-1)
+
+
+# -----------------------------------------------------------------------------
+# Log-probabilities
+
+
+def completion_logprobs(model, input_ids, attention_mask, completion_mask, temperature=1.0,
+                        chunk_tokens=1024):
+    """(B, P + C) ids -> (B, C) log p(token) for the completion tokens; 0 where masked out.
+
+    The lm head only runs on the last C + 1 positions (`logits_to_keep`), and the float32
+    log-softmax runs on `chunk_tokens` valid positions at a time. With gradients on, each chunk
+    is checkpointed, so backward recomputes it instead of keeping it: a full float32
+    (B x C x V) tensor never exists. For Qwen's V = 151,936 that tensor is what runs out of memory.
+    """
+    completion_len = completion_mask.shape[1]
+    # left padding: positions count real tokens only, exactly as generate() numbered them
+    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                   logits_to_keep=completion_len + 1, use_cache=False).logits
+    logits = logits[:, :-1].flatten(0, 1)  # (B*C, V): the logit at t predicts token t + 1
+    targets = input_ids[:, -completion_len:].flatten()  # (B*C,)
+    valid = completion_mask.flatten().nonzero().squeeze(1)  # only completion tokens are scored
+    pieces = []
+    for start in range(0, len(valid), chunk_tokens):
+        index = valid[start : start + chunk_tokens]
+        if torch.is_grad_enabled():
+            pieces.append(checkpoint(_token_logprobs, logits[index], targets[index], temperature,
+                                     use_reentrant=False))
+        else:
+            pieces.append(_token_logprobs(logits[index], targets[index], temperature))
+    flat = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
+    flat = flat.index_copy(0, valid, torch.cat(pieces)) if pieces else flat
+    return flat.view(-1, completion_len)
+
+
+def _token_logprobs(logits, targets, temperature):
+    """(N, V) logits, (N,) targets -> (N,) log softmax(logits / T)[target], in float32."""
+    logits = logits.float() / temperature
+    return logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=1)
+
+
+# -----------------------------------------------------------------------------
+# The loss
+
+
+def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, completion_mask, *, eps_low=0.2,
+              eps_high=0.3, dual_clip=3.0, beta=0.01, aggregation="token-mean"):
+    """Clipped policy-gradient loss with a k3 KL penalty. Returns (loss, stats).
+
+    logprobs, old_logprobs, ref_logprobs, completion_mask: (B, C); advantages: (B,).
+    """
+    mask = completion_mask.float()
+    advantage = advantages.unsqueeze(1)  # (B, 1): every token of a sample shares its advantage
+    ratio = torch.exp(logprobs - old_logprobs)  # (B, C) importance ratio pi / pi_old
+    # PPO clip (Schulman et al. 2017), with DAPO's clip-higher (Yu et al. 2025): an upper bound
+    # 1 + eps_high above 1 + eps_low lets low-probability tokens grow, which keeps entropy up.
+    clipped_ratio = ratio.clamp(1 - eps_low, 1 + eps_high)
+    surrogate = torch.minimum(ratio * advantage, clipped_ratio * advantage)  # (B, C)
+    # Dual clip (Ye et al. 2020): for A < 0 a huge ratio makes min() unbounded below, so floor
+    # the surrogate at dual_clip * A.
+    dual_clipped = (advantage < 0) & (surrogate < dual_clip * advantage)
+    surrogate = torch.where(advantage < 0, torch.maximum(surrogate, dual_clip * advantage), surrogate)
+    per_token_loss = -surrogate
+    kl = torch.zeros_like(logprobs)
+    if beta != 0 and ref_logprobs is not None:
+        # k3 estimator of KL(pi || pi_ref) (Schulman 2020): exp(d) - d - 1 with d = ref - logp;
+        # unbiased, always >= 0. Clamped to [-10, 10] as SEIF does, against rare blow-ups.
+        log_ratio = ref_logprobs - logprobs
+        kl = (torch.exp(log_ratio) - log_ratio - 1).clamp(-10, 10)
+        per_token_loss = per_token_loss + beta * kl
+    loss = aggregate(per_token_loss, mask, aggregation)
+
+    with torch.no_grad():
+        tokens = mask.sum().clamp(min=1)
+        stats = {
+            "kl": ((kl * mask).sum() / tokens).item(),
+            "clip_low": (((ratio < 1 - eps_low) & (advantage < 0)).float() * mask).sum().item() / tokens.item(),
+            "clip_high": (((ratio > 1 + eps_high) & (advantage > 0)).float() * mask).sum().item() / tokens.item(),
+            "dual_clip": ((dual_clipped.float() * mask).sum() / tokens).item(),
+            "ratio": ((ratio * mask).sum() / tokens).item(),
+        }
+    return loss, stats
+
+
+def aggregate(per_token_loss, mask, aggregation):
+    """(B, C) per-token loss -> scalar, in one of three ways the literature uses."""
+    masked = per_token_loss.masked_fill(mask == 0, 0.0)  # padding contributes nothing, even if inf
+    if aggregation == "token-mean":  # DAPO / SEIF: every valid token in the batch weighs the same
+        return masked.sum() / mask.sum().clamp(min=1)
+    if aggregation == "seq-mean":  # original GRPO: mean over each sequence, then over sequences
+        return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
+    if aggregation == "seq-sum-norm":  # Dr. GRPO: sum over tokens / (B x C), C fixed for the batch
+        return masked.sum() / mask.numel()
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+def aggregation_denominator(mask, aggregation, completion_len):
+    """What `aggregate` divides by, for a batch padded to `completion_len` columns.
+
+    A micro-batch's loss times (its denominator / the whole update's denominator) makes the
+    accumulated gradient equal the gradient of the loss over the whole update at once.
+    """
+    if aggregation == "token-mean":
+        return mask.sum().item()
+    if aggregation == "seq-mean":
+        return mask.shape[0]
+    return mask.shape[0] * completion_len  # seq-sum-norm
+
+
+# -----------------------------------------------------------------------------
+# One training step
+
+
+def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None):
+    """One GRPO step on a batch of rollouts: old/ref log-probs, then the updates.
+
+    rollouts: rollout.Rollouts (input_ids, attention_mask, completion_mask) for B samples,
+    advantages: (B,). Makes one optimizer update per `cfg.prompts_per_update` prompts' worth of
+    samples (SEIF: 4 per step), each accumulated over micro-batches of `cfg.micro_batch_size`.
+    Returns a dict of metrics.
+    """
+    start_time = time.time()
+    device = accelerator.device
+    samples = len(advantages)
+    per_update = cfg.prompts_per_update * rollouts.group_size
+    updates = [list(range(s, min(s + per_update, samples))) for s in range(0, samples, per_update)]
+
+    # old log-probs (the policy that sampled) and reference log-probs, without gradients.
+    # With one epoch, the first update's old log-probs equal the current ones, so they are
+    # taken from its own forward pass (detached) instead of a separate one.
+    reuse_first = cfg.ppo_epochs == 1
+    use_kl = cfg.beta != 0 and ref_model is not None
+    with accelerator.autocast():
+        old = _logprobs_by_micro_batch(policy, rollouts, cfg, device, skip=len(updates[0]) if reuse_first else 0)
+        ref = _logprobs_by_micro_batch(ref_model, rollouts, cfg, ref_model.device) if use_kl else None
+
+    policy.train()
+    history, bad_updates = [], 0
+    for _ in range(cfg.ppo_epochs):
+        for update_index, update in enumerate(updates):
+            mask = rollouts.completion_mask[update]
+            denominator = aggregation_denominator(mask, cfg.aggregation, mask.shape[1])
+            micro_batches = [update[i : i + cfg.micro_batch_size] for i in range(0, len(update), cfg.micro_batch_size)]
+            for i, micro in enumerate(micro_batches):
+                batch = _micro_batch(rollouts, micro, device)
+                # all-reduce gradients across processes only on the last micro-batch
+                sync = nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(policy)
+                with sync, accelerator.autocast():
+                    logprobs = completion_logprobs(policy, *batch, temperature=cfg.temperature)
+                    old_logprobs = logprobs.detach() if reuse_first and update_index == 0 else old[micro].to(device)
+                    loss, stats = grpo_loss(
+                        logprobs, old_logprobs, ref[micro].to(device) if use_kl else None,
+                        advantages[micro].to(device), batch[2], eps_low=cfg.eps_low,
+                        eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, beta=cfg.beta,
+                        aggregation=cfg.aggregation)
+                    share = aggregation_denominator(batch[2], cfg.aggregation, mask.shape[1]) / max(denominator, 1)
+                    accelerator.backward(loss * share)
+                history.append({"loss": loss.item(), **stats})
+            grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+            if torch.isfinite(torch.as_tensor(grad_norm)):
+                optimizer.step()
+            else:  # a NaN/inf loss or gradient: drop this update, keep the weights as they were
+                bad_updates += 1
+            optimizer.zero_grad(set_to_none=True)
+            history[-1]["grad_norm"] = float(grad_norm)
+
+    tokens = rollouts.completion_mask.sum().item()
+    keys = {key for h in history for key in h}
+    metrics = {key: _mean([h[key] for h in history if key in h]) for key in sorted(keys)}
+    metrics.update(updates=len(updates) * cfg.ppo_epochs, bad_updates=bad_updates,
+                   update_time=time.time() - start_time,
+                   update_tokens_per_s=tokens * cfg.ppo_epochs / (time.time() - start_time))
+    return metrics
+
+
+def _micro_batch(rollouts, index, device):
+    """Rows `index`, with all-padding columns trimmed: (ids, attention, completion mask)."""
+    completion_mask = rollouts.completion_mask[index]
+    attention_mask = rollouts.attention_mask[index]
+    keep_right = int(completion_mask.sum(dim=0).nonzero().max()) + 1 if completion_mask.any() else 1
+    prompt_length = rollouts.prompt_length
+    keep_left = int(attention_mask[:, :prompt_length].sum(dim=0).nonzero().min())  # first non-pad column
+    end = prompt_length + keep_right
+    return (rollouts.input_ids[index, keep_left:end].to(device),
+            attention_mask[:, keep_left:end].to(device),
+            completion_mask[:, :keep_right].to(device))
+
+
+@torch.no_grad()
+def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
+    """(B, C) log-probs from `model` for every sample from `skip` on (rows before it stay 0)."""
+    logprobs = torch.zeros(rollouts.completion_mask.shape, dtype=torch.float32)
+    model_was_training = model.training
+    model.eval()
+    for start in range(skip, len(logprobs), cfg.micro_batch_size):
+        index = list(range(start, min(start + cfg.micro_batch_size, len(logprobs))))
+        ids, attention, completion_mask = _micro_batch(rollouts, index, device)
+        logprobs[index, : completion_mask.shape[1]] = completion_logprobs(
+            model, ids, attention, completion_mask, temperature=cfg.temperature).cpu()
+    model.train(model_was_training)
+    return logprobs
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else 0.0

@@ -1,0 +1,204 @@
+"""Model loading and batched rollouts, shared by every SEIF role.
+
+Everything that samples text goes through `generate` here: the Instructor and Follower rollouts,
+the Filter and Judger verdicts, and IFEval evaluation. One place means one correct completion
+mask, which is the part most GRPO implementations get wrong:
+
+    the mask ends right AFTER the first EOS token, found by id, never by pad_token_id.
+
+Qwen2.5 and SmolLM2 both ship with pad == eos, so a mask built from `ids != pad_token_id`
+silently drops the EOS token and the model is never taught to stop.
+
+    model, tokenizer = load("Qwen/Qwen2.5-0.5B-Instruct")       # hub id, local dir, or .gguf file
+    rollouts = generate(model, tokenizer, [[{"role": "user", "content": "Hi"}]], group_size=5)
+    rollouts.texts            # 5 decoded completions
+    rollouts.completion_mask  # (5, completion_len), 1 up to and including the first EOS
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from data import UserError
+
+
+# -----------------------------------------------------------------------------
+# Loading and saving
+
+
+def load(name_or_path, *, dtype=None, device=None):
+    """Load (model, tokenizer) from a hub id, a local directory, or a `.gguf` file.
+
+    bf16 on GPU and float32 on CPU unless `dtype` says otherwise. GGUF weights are dequantised
+    by transformers (needs the `gguf` package); the tokenizer and chat template come from the
+    same file.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    kwargs = {}
+    if str(name_or_path).endswith(".gguf"):
+        if not os.path.isfile(name_or_path):
+            raise UserError(f"model file not found: {name_or_path}")
+        kwargs["gguf_file"] = os.path.basename(name_or_path)
+        name_or_path = os.path.dirname(os.path.abspath(name_or_path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+    except OSError as error:  # bad path, unknown hub id, or no network to reach the hub
+        raise UserError(f"cannot load model {name_or_path!r}: {str(error).splitlines()[0]}") from None
+    check_chat_template(tokenizer, name_or_path)
+    if tokenizer.pad_token_id is None:  # Llama-style tokenizers have no pad token; any id works
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer
+
+
+def check_chat_template(tokenizer, name="the model"):
+    if not tokenizer.chat_template:
+        raise UserError(
+            f"{name} has no chat template; SEIF prompts every role as a chat. "
+            "Use an instruct/chat model or set tokenizer.chat_template."
+        )
+
+
+def save(model, tokenizer, path):
+    """Model and tokenizer together, loadable by plain transformers, vLLM and lm-eval."""
+    os.makedirs(path, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
+# -----------------------------------------------------------------------------
+# Rollouts
+
+
+@dataclass
+class Rollouts:
+    """A batch of sampled completions, `group_size` consecutive rows per prompt."""
+
+    input_ids: torch.Tensor  # (batch, prompt_len + completion_len), prompt left-padded
+    attention_mask: torch.Tensor  # (batch, prompt_len + completion_len)
+    completion_mask: torch.Tensor  # (batch, completion_len), 1 up to and including the first EOS
+    prompt_length: int  # prompt_len: where completions start in input_ids
+    texts: list  # batch decoded completions, special tokens skipped
+    group_size: int
+
+    @property
+    def completion_ids(self):
+        return self.input_ids[:, self.prompt_length :]
+
+
+def chat_text(tokenizer, messages):
+    """The prompt string the model sees: chat template plus the assistant turn header."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def eos_token_ids(model, tokenizer):
+    """All ids that end a turn: generation_config may list several (e.g. Qwen's <|im_end|>, <|endoftext|>)."""
+    ids = model.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(ids)
+
+
+def completion_mask_from_eos(completion_ids, eos_ids):
+    """(batch, completion_len) mask: 1 up to and including the first EOS, all 1 if there is none."""
+    is_eos = torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device))
+    # number of EOS tokens strictly before each position; positions with none before are kept
+    eos_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()
+    return (eos_before == 0).long()
+
+
+def generate(
+    model, tokenizer, messages_list, *, group_size=1, max_new_tokens=256, temperature=1.0,
+    top_p=1.0, greedy=False, batch_size=64, desc="rollout",
+):
+    """Sample `group_size` completions for each chat in `messages_list`, batched.
+
+    Chunks of `batch_size` samples go through one `generate` call each. On a CUDA out-of-memory
+    error the chunk is retried once at half the size.
+    """
+    prompts = [chat_text(tokenizer, messages) for messages in messages_list]
+    prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
+    was_training = model.training
+    checkpointing = set_checkpointing(model, False)
+    # generation wants eval mode (no dropout) and the KV cache, which checkpointing disables
+    model.eval()
+    try:
+        chunks = []
+        for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False,
+                          disable=len(prompts) <= batch_size):
+            chunk = prompts[start : start + batch_size]
+            chunks.extend(_generate_chunk_with_retry(
+                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy))
+    finally:
+        set_checkpointing(model, checkpointing)
+        model.train(was_training)
+    return _merge_chunks(chunks, tokenizer, eos_token_ids(model, tokenizer), group_size)
+
+
+def set_checkpointing(model, enabled):
+    """Turn gradient (activation) checkpointing on or off; returns whether it was on."""
+    # transformers 5.x renamed gradient_checkpointing_* to activation_checkpointing_*
+    new_names = hasattr(model, "activation_checkpointing_enable")
+    was_on = model.is_activation_checkpointing if new_names else model.is_gradient_checkpointing
+    if enabled != was_on:
+        prefix = "activation" if new_names else "gradient"
+        getattr(model, f"{prefix}_checkpointing_{'enable' if enabled else 'disable'}")()
+    return was_on
+
+
+def _generate_chunk_with_retry(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy):
+    try:
+        return _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy)
+    except torch.OutOfMemoryError:
+        if len(prompts) == 1:
+            raise
+        torch.cuda.empty_cache()
+        tqdm.write(f"out of memory generating {len(prompts)} samples; retrying in two halves")
+        half = len(prompts) // 2
+        return [_generate_chunk(model, tokenizer, part, max_new_tokens, temperature, top_p, greedy)[0]
+                for part in (prompts[:half], prompts[half:])]
+
+
+@torch.no_grad()
+def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy):
+    """[(prompt_ids, prompt_mask, completion_ids)]: left-padded prompts, right-padded completions."""
+    tokenizer.padding_side = "left"  # decoder-only models continue from the last column
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = batch.to(model.device)
+    sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
+                                                   "top_p": top_p, "top_k": 0}
+    output = model.generate(
+        **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos_token_ids(model, tokenizer), **sampling,
+    )
+    prompt_length = batch["input_ids"].shape[1]
+    return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
+
+
+def _pad_to_same_width(tensors, pad_id, left=False):
+    width = max(t.shape[1] for t in tensors)
+    pads = [(width - t.shape[1], 0) if left else (0, width - t.shape[1]) for t in tensors]
+    return [torch.nn.functional.pad(t, pad, value=pad_id) for t, pad in zip(tensors, pads)]
+
+
+def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
+    """Stack (prompt_ids, prompt_mask, completion_ids) chunks into one Rollouts."""
+    pad_id = tokenizer.pad_token_id
+    prompt_ids = torch.cat(_pad_to_same_width([c[0] for c in chunks], pad_id, left=True))
+    prompt_mask = torch.cat(_pad_to_same_width([c[1] for c in chunks], 0, left=True))
+    completion_ids = torch.cat(_pad_to_same_width([c[2] for c in chunks], pad_id))
+    completion_mask = completion_mask_from_eos(completion_ids, eos_ids)
+    kept_ids = [ids[mask.bool()] for ids, mask in zip(completion_ids, completion_mask)]
+    return Rollouts(
+        input_ids=torch.cat([prompt_ids, completion_ids], dim=1),
+        attention_mask=torch.cat([prompt_mask, completion_mask], dim=1),
+        completion_mask=completion_mask,
+        prompt_length=prompt_ids.shape[1],
+        texts=tokenizer.batch_decode(kept_ids, skip_special_tokens=True),
+        group_size=group_size,
+    )

