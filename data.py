@@ -137,8 +137,9 @@ def _prompt_from(row, where: str, max_chars: int) -> str:
                             f"{', '.join(map(str, row)) or 'none'})")
         prompt = row[key]
         # Alpaca-style rows keep the text to work on in `input`; without it the task is lost.
-        if key == "instruction" and isinstance(row.get("input"), str) and row["input"].strip():
-            prompt = f"{prompt}\n\n{row['input']}"
+        extra = row.get("input") if key == "instruction" else None
+        if isinstance(prompt, str) and isinstance(extra, str) and extra.strip():
+            prompt = f"{prompt}\n\n{extra}"
     else:
         raise UserError(f"{where}: expected an object or a string, got {_json_type(row)}")
     if not isinstance(prompt, str):

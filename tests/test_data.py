@@ -122,6 +122,8 @@ def test_row_without_prompt_lists_its_fields(tmp_path):
 
 def test_prompt_that_is_not_a_string_or_is_empty(tmp_path):
     assert "line 1" in error_message(write_text(tmp_path / "a.jsonl", '{"prompt": 42}\n'))
+    assert "must be a string" in error_message(
+        write_text(tmp_path / "d.jsonl", '{"instruction": 5, "input": "text"}\n'))
     assert "line 2: 'prompt' is empty" in error_message(
         write_text(tmp_path / "b.jsonl", '{"prompt": "A"}\n{"prompt": " "}\n'))
     assert "item 2" in error_message(write_text(tmp_path / "c.json", '["A", null]'))
