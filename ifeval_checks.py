@@ -35,11 +35,15 @@ LOOSE_VARIANTS = 8  # see loose_variants()
 def registry():
     """lm-eval's `instructions_registry` module (INSTRUCTION_DICT, INSTRUCTION_CONFLICTS)."""
     try:
+        import langdetect
         import nltk
         # Importing this runs lm-eval's "download punkt_tab if missing", which fails offline.
         from lm_eval.tasks.ifeval import instructions_registry
     except ImportError:
         raise UserError("IFEval rule checks need lm-eval: pip install -r requirements-extra.txt") from None
+    # The language checks use langdetect, which is random on short or mixed text unless seeded:
+    # seed it so that the same response always gets the same verdict.
+    langdetect.DetectorFactory.seed = 0
     try:
         nltk.data.find("tokenizers/punkt_tab")
     except LookupError:
