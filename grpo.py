@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils.checkpoint import checkpoint
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -270,3 +271,51 @@ def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
 
 def _mean(values):
     return sum(values) / len(values) if values else 0.0
+
+
+# -----------------------------------------------------------------------------
+# The outer loop: rollout -> reward -> advantages -> train_step, for either trained role
+
+
+def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
+          seed=0, log=print, desc="grpo"):
+    """GRPO over `items` for `epochs`; returns the trained (unwrapped) policy.
+
+    items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
+    reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
+    one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
+    """
+    from rollout import generate, set_checkpointing  # local import keeps `import grpo` light
+
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                  weight_decay=cfg.weight_decay)
+    policy, optimizer = accelerator.prepare(policy, optimizer)
+    model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
+    if cfg.gradient_checkpointing:
+        set_checkpointing(model, True)
+    generator = torch.Generator().manual_seed(seed)
+    steps = [order[i : i + cfg.prompts_per_step]
+             for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
+             for i in range(0, len(order), cfg.prompts_per_step)]
+    for step, indices in enumerate(tqdm(steps, desc=desc)):
+        step_start = time.time()
+        batch = [items[i] for i in indices]
+        with accelerator.autocast():
+            rollouts = generate(model, tokenizer, [item["messages"] for item in batch],
+                                group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
+                                temperature=cfg.temperature, top_p=cfg.top_p,
+                                batch_size=cfg.generation_batch_size, desc=f"{desc} rollout")
+        rollout_time = time.time() - step_start
+        repeated = [item for item in batch for _ in range(cfg.group_size)]
+        rewards, info = reward_fn(repeated, rollouts.texts)
+        rewards = torch.tensor(rewards, dtype=torch.float32)
+        advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
+        metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model)
+        lengths = rollouts.completion_mask.sum(dim=1).float()
+        log({"step": step, "reward_mean": rewards.mean().item(), "reward_std": rewards.std().item(),
+             "zero_std_groups": (rewards.view(-1, cfg.group_size).std(dim=1) == 0).float().mean().item(),
+             **info, **metrics, "completion_len_mean": lengths.mean().item(),
+             "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
+             "rollout_tokens_per_s": lengths.sum().item() / rollout_time,
+             "step_time": time.time() - step_start})
+    return model

@@ -1,0 +1,39 @@
+"""GRPO must actually learn: a tiny random model, a toy reward, a few dozen steps.
+
+The reward is the fraction of completion tokens whose id is below 100 (a quarter of the tiny
+vocabulary), so a random model starts near 0.25 with plenty of variance inside each group.
+Measured while writing it (2-core CPU): 0.18 -> 0.74 over the 20 steps; with the advantage sign
+flipped it went 0.17 -> 0.03, which fails the bound below.
+"""
+
+import torch
+from accelerate import Accelerator
+
+import grpo
+
+LOW_IDS = 100
+
+
+def toy_reward(tokenizer):
+    def reward(items, texts):
+        fractions = []
+        for text in texts:
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            fractions.append(sum(i < LOW_IDS for i in ids) / max(len(ids), 1))
+        return fractions, {}
+    return reward
+
+
+def test_reward_rises_with_grpo(tiny_model):
+    model, tokenizer = tiny_model
+    torch.manual_seed(0)
+    items = [{"messages": [{"role": "user", "content": f"Say something, number {i}."}]} for i in range(8)]
+    cfg = grpo.GRPOConfig(group_size=8, max_new_tokens=8, prompts_per_step=4, prompts_per_update=2,
+                          micro_batch_size=16, lr=3e-3, beta=0.0)
+    history = []
+    grpo.train(model, tokenizer, items, toy_reward(tokenizer), cfg, Accelerator(cpu=True),
+               epochs=10, log=history.append)
+    rewards = [row["reward_mean"] for row in history]
+    start, end = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    assert len(rewards) == 20
+    assert end > start + 0.3, f"reward went {start:.2f} -> {end:.2f}: {rewards}"
