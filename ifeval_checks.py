@@ -22,6 +22,7 @@ NLTK's `punkt_tab` data must be findable (set NLTK_DATA): IFEval counts sentence
 """
 
 import functools
+import random
 import re
 
 from data import UserError
@@ -61,18 +62,30 @@ def instruction_ids():
 
 def build_checker(instruction_id, kwargs, prompt=""):
     """An lm-eval checker object, configured the way IFEval's scorer configures it."""
+    return _build(instruction_id, kwargs, prompt)[0]
+
+
+def _build(instruction_id, kwargs, prompt=""):
+    """(checker, its description of the instruction)."""
     checkers = registry().INSTRUCTION_DICT
     if instruction_id not in checkers:
         raise UserError(f"unknown IFEval instruction id {instruction_id!r}")
     checker = checkers[instruction_id](instruction_id)
-    # The Hub copy of IFEval stores every checker's kwargs in every row, unused ones as None.
-    # (lm-eval drops every falsy value; we keep 0 and "" so they are never replaced by the
-    # random default that build_description draws for a missing argument. No IFEval row has one.)
-    checker.build_description(**{k: v for k, v in kwargs.items() if v is not None})
-    args = checker.get_instruction_args()
-    if args and "prompt" in args:
-        checker.build_description(prompt=prompt)
-    return checker
+    # build_description draws a random value for a missing or invalid argument; two IFEval rows
+    # have one (letter '#' in row 1122, '!' in 1129). Seed that draw, so that a response always
+    # gets the same verdict, and leave the caller's random state as it was.
+    state = random.getstate()
+    random.seed(0)
+    try:
+        # The Hub copy of IFEval stores every checker's kwargs in every row, unused ones as None.
+        # (lm-eval drops every falsy value; we keep 0 and "", which no IFEval row has.)
+        description = checker.build_description(**{k: v for k, v in kwargs.items() if v is not None})
+        args = checker.get_instruction_args()
+        if args and "prompt" in args:
+            checker.build_description(prompt=prompt)
+    finally:
+        random.setstate(state)
+    return checker, description
 
 
 def _follows(checker, response):
@@ -158,10 +171,7 @@ def describe(instruction_id, kwargs):
     """The constraint as one line of English: the checker's own description, whitespace
     collapsed (a few span several lines). combination:repeat_prompt's text does not contain
     the request to repeat."""
-    text = build_checker(instruction_id, kwargs).build_description(
-        **{k: v for k, v in kwargs.items() if v is not None}
-    )
-    return " ".join(text.split())
+    return " ".join(_build(instruction_id, kwargs)[1].split())
 
 
 # --- map_constraint: one English constraint sentence -> (instruction id, kwargs) ---------------

@@ -5,6 +5,7 @@ The IFEval files are read from shared/ifeval beside the repository (never copied
 """
 
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -100,6 +101,18 @@ def test_unset_kwargs_from_the_hub_copy_are_ignored():
     # google/IFEval on the hub stores every checker's kwargs in every row, unused ones as None.
     kwargs = {"num_bullets": 2, "num_words": None, "relation": None, "keywords": None}
     assert ifeval_checks.check("detectable_format:number_bullet_lists", kwargs, "* one\n* two")
+
+
+def test_checks_are_reproducible_and_leave_random_alone():
+    # Row 1122 asks for the "letter" '#', so the checker draws a letter at random; we seed the
+    # draw (the same letter every time) without disturbing anyone else's random numbers.
+    kwargs = {"letter": "#", "let_frequency": 4, "let_relation": "at least"}
+    random.seed(123)
+    expected_next = random.random()
+    random.seed(123)
+    descriptions = {ifeval_checks.describe("keywords:letter_frequency", kwargs) for _ in range(10)}
+    assert len(descriptions) == 1
+    assert random.random() == expected_next
 
 
 def test_unknown_instruction_id_is_a_user_error():
