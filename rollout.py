@@ -32,27 +32,48 @@ from data import UserError
 def load(name_or_path, *, dtype=None, device=None):
     """Load (model, tokenizer) from a hub id, a local directory, or a `.gguf` file.
 
-    bf16 on GPU and float32 on CPU unless `dtype` says otherwise. GGUF weights are dequantised
-    by transformers (needs the `gguf` package); the tokenizer and chat template come from the
-    same file.
+    bf16 on GPU and float32 on CPU unless `dtype` says otherwise. The tokenizer must have a
+    chat template, because SEIF prompts every role as a chat.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
-    kwargs = {}
     if str(name_or_path).endswith(".gguf"):
-        if not os.path.isfile(name_or_path):
-            raise UserError(f"model file not found: {name_or_path}")
-        kwargs["gguf_file"] = os.path.basename(name_or_path)
-        name_or_path = os.path.dirname(os.path.abspath(name_or_path))
+        name_or_path = converted_gguf(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
     except OSError as error:  # bad path, unknown hub id, or no network to reach the hub
         raise UserError(f"cannot load model {name_or_path!r}: {str(error).splitlines()[0]}") from None
     check_chat_template(tokenizer, name_or_path)
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers have no pad token; any id works
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def converted_gguf(path):
+    """Dequantise a `.gguf` file once into a plain transformers directory; return that directory.
+
+    Reading GGUF metadata in Python takes about a minute even for a 135M model, and a model
+    loaded from GGUF refuses `save_pretrained`; a converted copy loads in a second and saves
+    like any other checkpoint. The copy lives in $SEIF_CACHE (default ~/.cache/seif).
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"model file not found: {path}")
+    cache_root = os.environ.get("SEIF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "seif"))
+    stem = os.path.basename(path)[: -len(".gguf")]
+    target = os.path.join(cache_root, f"{stem}-{os.path.getsize(path)}")
+    if os.path.isfile(os.path.join(target, "config.json")):
+        return target
+    folder, file_name = os.path.split(os.path.abspath(path))
+    tqdm.write(f"converting {file_name} to {target} (once)")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file_name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file_name, dtype=torch.float32)
+    model.hf_quantizer = None  # the weights are already plain float tensors
+    del model.config.quantization_config
+    partial = f"{target}.partial-{os.getpid()}"
+    save(model, tokenizer, partial)
+    os.replace(partial, target)  # atomic: a killed conversion never leaves a half-written copy
+    return target
 
 
 def check_chat_template(tokenizer, name="the model"):
