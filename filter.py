@@ -43,7 +43,7 @@ REASONS = {
     "duplicate": "the same constraint twice (ignoring case and spacing)",
     "wrong_count": "not the number of constraints the Instructor was asked for",
     "too_long": "a constraint longer than max_constraint_chars characters",
-    "known_conflict": "two constraint types that IFEval lists as incompatible",
+    "known_conflict": "two different constraint types that IFEval lists as incompatible",
     "llm_conflict": "the Filter model found a contradiction, or gave no clear [[1]]",
 }
 
@@ -71,7 +71,9 @@ def deterministic_reason(constraints, expected_count=None, cfg=None):
     ids = [c.get("ifeval_id") for c in constraints]
     for i in range(len(ids)):
         for j in range(i + 1, len(ids)):
-            if ids[i] and ids[j] and ifeval_checks.conflicts(ids[i], ids[j]):
+            # IFEval lists every type as conflicting with itself, but only to avoid repeats:
+            # "include 'cat'" and "include 'dog'" can both hold. Same-type pairs go to the LLM.
+            if ids[i] and ids[j] and ids[i] != ids[j] and ifeval_checks.conflicts(ids[i], ids[j]):
                 return "known_conflict"
     return None
 
@@ -117,6 +119,11 @@ EXAMPLES = [
 ]
 
 
+# Repeated after the set: small models otherwise tend to continue the list instead.
+FILTER_QUESTION = ("Could one response satisfy all of these constraints? Give a short analysis, "
+                   "then the verdict line.")
+
+
 def conflict_case(constraints, analysis=None, verdict=None):
     """One numbered constraint set; with analysis and verdict it is a worked example."""
     case = "CONSTRAINTS:\n" + "".join(f"{n}. {text}\n" for n, text in enumerate(constraints, 1))
@@ -130,7 +137,8 @@ def conflict_messages(constraint_texts):
     examples = "\n".join(
         f"Example {number}:\n{conflict_case(*example)}" for number, example in enumerate(EXAMPLES, 1)
     )
-    prompt = f"{RUBRIC}\n\n{examples}\nNow check this set.\n{conflict_case(constraint_texts)}"
+    prompt = (f"{RUBRIC}\n\n{examples}\nNow check this set.\n{conflict_case(constraint_texts)}"
+              f"{FILTER_QUESTION}")
     return [{"role": "user", "content": prompt}]
 
 

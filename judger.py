@@ -84,6 +84,10 @@ EXAMPLES = [
     ),
 ]
 
+# Repeated after the case: small models otherwise tend to continue the answer text instead.
+JUDGE_QUESTION = ("Does the ANSWER satisfy the CONSTRAINT? Give a short analysis, then the "
+                  "verdict line.")
+
 VERDICT_PREFIX = "Verdict: [["  # score mode forces the reply up to here, then reads the digit
 
 
@@ -100,7 +104,8 @@ def judge_messages(answer, constraint_text):
     examples = "\n".join(
         f"Example {number}:\n{judge_case(*example)}" for number, example in enumerate(EXAMPLES, 1)
     )
-    prompt = f"{RUBRIC}\n\n{examples}\nNow judge this one.\n{judge_case(answer, constraint_text)}"
+    prompt = (f"{RUBRIC}\n\n{examples}\nNow judge this one.\n{judge_case(answer, constraint_text)}"
+              f"{JUDGE_QUESTION}")
     return [{"role": "user", "content": prompt}]
 
 

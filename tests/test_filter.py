@@ -59,6 +59,10 @@ def test_known_conflict_uses_the_ifeval_table():
             constraint("Write in capital letters only.", "change_case:english_capital", {})]
     assert deterministic_reason(pair) == "known_conflict"
     assert deterministic_reason(list(reversed(pair))) == "known_conflict"
+    # Two of the same type are not a contradiction ("include cat", "include dog"): left to the LLM.
+    keywords = [constraint("Include the word cat.", "keywords:existence", {"keywords": ["cat"]}),
+                constraint("Include the word dog.", "keywords:existence", {"keywords": ["dog"]})]
+    assert deterministic_reason(keywords) is None
     # Constraints without an ifeval_id are left to the LLM check.
     assert deterministic_reason(constraints("Answer in German.", "Write in capital letters only.")) is None
 
@@ -90,7 +94,7 @@ def test_no_llm_means_no_model_needed():
 
 def test_filter_prompt_lists_the_constraints_to_check():
     content = conflict_messages(["Be brief.", "No commas."])[0]["content"]
-    assert content.rstrip().endswith("CONSTRAINTS:\n1. Be brief.\n2. No commas.")
+    assert "Now check this set.\nCONSTRAINTS:\n1. Be brief.\n2. No commas.\nCould one" in content
 
 
 # --- the report ------------------------------------------------------------------------------

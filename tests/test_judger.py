@@ -7,6 +7,7 @@ import torch
 
 import ifeval_checks
 import rollout
+from conftest import make_tiny_model
 from judger import JudgerConfig, judge, judge_messages, parse_verdict, strip_think
 
 
@@ -50,7 +51,7 @@ def test_strip_think_drops_the_reasoning():
 def test_judge_prompt_shows_the_answer_and_one_constraint_only():
     content = judge_messages("a short answer", "Use no commas.")[0]["content"]
     assert content.count("a short answer") == 1 and content.count("Use no commas.") == 1
-    assert content.rstrip().endswith("CONSTRAINT: Use no commas.")
+    assert "CONSTRAINT: Use no commas.\nDoes the ANSWER satisfy the CONSTRAINT?" in content
     assert "[[1]]" in content and "[[0]]" in content
 
 
@@ -137,8 +138,9 @@ def reference_two_logits(model, tokenizer, answer, constraint_text):
     return logits[with_one[digit]].item(), logits[with_zero[digit]].item()
 
 
-def test_score_mode_matches_the_argmax_of_the_two_verdict_logits(tiny_model):
-    model, tokenizer = tiny_model
+@pytest.mark.parametrize("seed", [0, 5])  # seed 0 leans to [[0]], seed 5 to [[1]]
+def test_score_mode_matches_the_argmax_of_the_two_verdict_logits(tiny_tokenizer, seed):
+    model, tokenizer = make_tiny_model(tiny_tokenizer, seed=seed), tiny_tokenizer
     # Answers of different lengths, so the batch is left-padded.
     pairs = [("ok", constraint("Be brief.")),
              ("a much longer answer that goes on for a while, with commas", constraint("No commas.")),
@@ -152,6 +154,7 @@ def test_score_mode_matches_the_argmax_of_the_two_verdict_logits(tiny_model):
         assert 0.0 <= probability <= 1.0
         assert probability == pytest.approx(expected, abs=1e-4)
         assert decision == float(logit_one > logit_zero)
+    assert decisions == [float(seed == 5)] * 3  # each seed exercises one side of the argmax
 
 
 def test_score_mode_leaves_the_model_in_training_mode_if_it_was(tiny_model):
@@ -167,5 +170,5 @@ def test_real_model_judges_in_generate_mode(smollm2):
     model, tokenizer = smollm2
     pairs = [("hello there, friend", constraint("Write the whole answer in lowercase letters.")),
              ("HELLO THERE", constraint("Write the whole answer in lowercase letters."))]
-    verdicts = judge(model, tokenizer, pairs, JudgerConfig(max_new_tokens=48))
+    verdicts = judge(model, tokenizer, pairs, JudgerConfig(max_new_tokens=32))
     assert len(verdicts) == 2 and set(verdicts) <= {0.0, 1.0}
