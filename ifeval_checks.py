@@ -27,9 +27,6 @@ import re
 
 from data import UserError
 
-LOOSE_VARIANTS = 8  # see loose_variants()
-
-
 # --- the checkers, from lm-eval ---------------------------------------------------------------
 
 @functools.cache
@@ -191,10 +188,10 @@ _NUMBER_WORDS = {
 _NUM = r"(?:\d+|" + "|".join(_NUMBER_WORDS) + r")"
 # A count with its comparison: "at least 3", "fewer than 100", "no more than five", "300+", "2".
 _QUANTITY = (
-    r"(?P<rel>at least|no fewer than|no less than|not fewer than|not less than|a minimum of|"
+    r"(?P<rel>\b(?:at least|no fewer than|no less than|not fewer than|not less than|a minimum of|"
     r"minimum of|no more than|not more than|more than|greater than|over|longer than|"
     r"less than|fewer than|under|below|shorter than|at most|a maximum of|maximum of|up to|"
-    r"exactly|precisely)?\s*(?:a\s+)?(?P<num>" + _NUM + r")(?P<post>\+|\s+or\s+(?:more|fewer|less))?"
+    r"exactly|precisely))?\s*(?:\ba\s+)?\b(?P<num>" + _NUM + r")\b(?P<post>\+|\s+or\s+(?:more|fewer|less))?"
 )
 _RELATIONS = {  # phrase -> (IFEval relation, offset added to the number)
     "at least": ("at least", 0), "no fewer than": ("at least", 0), "no less than": ("at least", 0),
@@ -218,29 +215,27 @@ def _number(text):
     return int(text) if text.isdigit() else _NUMBER_WORDS[text]
 
 
-def _count(sentence, nouns):
-    """(relation, n) for the one '<quantity> <noun>' phrase in the sentence, else None.
-    relation is 'at least', 'less than', 'exactly' or 'bare' (no word: "3 sections");
+def _quantity(sentence, followed_by):
+    """(relation, n) for the one quantity in the sentence that is followed by `followed_by`,
+    else None. relation is 'at least', 'less than', 'exactly' or 'bare' (no word: "3 sections");
     'at most 5' becomes ('less than', 6)."""
-    matches = list(re.finditer(_QUANTITY + r"\s+(?:\w+\s+){0,2}?(?:" + nouns + r")\b", sentence, re.I))
+    matches = list(re.finditer(_QUANTITY + followed_by, sentence, re.I))
     if len(matches) != 1:
         return None
     match = matches[0]
-    phrase = (match["rel"] or (match["post"] or "").strip()).lower() or None
-    phrase = re.sub(r"\s+", " ", phrase) if phrase else None
-    relation, offset = _RELATIONS[phrase]
+    phrase = match["rel"] or (match["post"] or "").strip() or None
+    relation, offset = _RELATIONS[re.sub(r"\s+", " ", phrase.lower()) if phrase else None]
     return relation, _number(match["num"].lower()) + offset
+
+
+def _count(sentence, nouns):
+    """The quantity of `nouns`: "at least 3 bullet points", "fewer than 100 words"."""
+    return _quantity(sentence, r"\s+(?:\w+\s+){0,2}?(?:" + nouns + r")\b")
 
 
 def _times(sentence):
-    """(relation, n) for 'at least 3 times', 'fewer than five times', 'twice', else None."""
-    matches = list(re.finditer(_QUANTITY + r"(?:\s+times?\b|(?<=once)|(?<=twice)|(?<=thrice))", sentence, re.I))
-    if len(matches) != 1:
-        return None
-    match = matches[0]
-    phrase = (match["rel"] or (match["post"] or "").strip()).lower() or None
-    relation, offset = _RELATIONS[phrase]
-    return relation, _number(match["num"].lower()) + offset
+    """How often: "at least 3 times", "fewer than five times", "twice"."""
+    return _quantity(sentence, r"(?:\s+times?\b|(?<=once)|(?<=twice)|(?<=thrice))")
 
 
 def _quoted(sentence):
@@ -382,9 +377,9 @@ def _number_bullet_lists(s):
 def _multiple_sections(s):
     count = _at_least(_count(s, r"sections?|parts?|chapters?"))
     splitter = re.search(
-        r"\b(?:mark|begin|start|label|head|prefix|introduce|title)\w*\b[^.]*?\b(?:with|as|by)\s+"
-        r"(?:the\s+)?(?:word\s+|label\s+|heading\s+)?['\"‘“]?(?P<word>[A-Za-z]+)\s+(?:X|N|1|\{n\}|#)(?!\w)",
-        s,
+        r"(?i:\b(?:mark|begin|start|label|head|prefix|introduce|title)\w*\b[^.]*?\b(?:with|as|by)\s+"
+        r"(?:the\s+)?(?:word\s+|label\s+|heading\s+)?)['\"‘“]?(?P<word>[A-Za-z]+)\s+(?:X|N|1|\{n\}|#)(?!\w)",
+        s,  # case-sensitive for the marker word: the checker matches "SECTION" and "Section" exactly
     )
     if count is None or splitter is None or _has(r"highlight", s):
         return None

@@ -201,6 +201,8 @@ MAPPED = [
      "detectable_content:number_placeholders", {"num_placeholders": 2}),
     ("Your response must have 3 sections. Mark the beginning of each section with SECTION X.",
      "detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 3}),
+    ("Split your answer into 2 parts. Label each with Part N.",  # the marker keeps its case
+     "detectable_format:multiple_sections", {"section_spliter": "Part", "num_sections": 2}),
     ("There should be 3 paragraphs, separated by the markdown divider ***.",
      "length_constraints:number_paragraphs", {"num_paragraphs": 3}),
     ("There should be 4 paragraphs separated by two new lines, and paragraph 2 must start with "
@@ -295,7 +297,7 @@ def test_describe_then_map_gives_back_every_ifeval_instruction(ifeval_rows):
             mapped = ifeval_checks.map_constraint(sentence, request=kwargs.get("prompt_to_repeat"))
             assert mapped == (instruction_id, expected), sentence
             seen.add(instruction_id)
-    assert len(seen) == 25
+    assert seen == set(ifeval_checks.instruction_ids()) and len(seen) == 25
 
 
 # --- the optional dependency ------------------------------------------------------------------
