@@ -164,7 +164,7 @@ def filter_sets(model, tokenizer, constraint_sets, cfg=None, expected_counts=Non
     cfg = cfg or FilterConfig()
     expected_counts = expected_counts or [None] * len(constraint_sets)
     reasons = [deterministic_reason(constraints, expected, cfg)
-               for constraints, expected in zip(constraint_sets, expected_counts)]
+               for constraints, expected in zip(constraint_sets, expected_counts, strict=True)]
     survivors = [i for i, reason in enumerate(reasons) if reason is None]
     if cfg.llm and survivors:
         verdicts = llm_no_conflict(model, tokenizer, [constraint_sets[i] for i in survivors], cfg)

@@ -168,6 +168,7 @@ def llm_score(model, tokenizer, messages_list, cfg):
 
 
 def _score_chunk(model, tokenizer, messages_list):
+    """P([[1]]) for one batch of chats: left-pad the forced prefixes, read the last position."""
     rows = [forced_verdict_ids(tokenizer, rollout.chat_text(tokenizer, m)) for m in messages_list]
     width = max(len(ids) for ids, _, _ in rows)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -178,8 +179,11 @@ def _score_chunk(model, tokenizer, messages_list):
     # Positions count real tokens only, so a padded row sees the same positions as unpadded.
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
     device = next(model.parameters()).device
+    # logits_to_keep=1: only the last position's logits, not (batch, width, vocab), which for a
+    # 150k-token vocabulary would take gigabytes at batch 32.
     logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                   position_ids=position_ids.to(device)).logits[:, -1, :]  # (batch, vocab)
+                   position_ids=position_ids.to(device), logits_to_keep=1).logits[:, -1, :]
+    # logits: (batch, vocab)
     one_ids = torch.tensor([one for _, one, _ in rows], device=device)
     zero_ids = torch.tensor([zero for _, _, zero in rows], device=device)
     rows_index = torch.arange(len(rows), device=device)
@@ -228,13 +232,13 @@ def judge(model, tokenizer, pairs, cfg=None):
     verdicts = [0.0] * len(pairs)
     for_llm = []  # (index, answer, constraint text)
     for index, (answer, constraint) in enumerate(pairs):
-        answer = strip_think(answer).strip()
-        if not answer:
+        answer = strip_think(answer)
+        if not answer.strip():
             continue
         if cfg.rules and constraint.get("ifeval_id"):
-            verdicts[index] = rule_verdict(constraint, answer)
+            verdicts[index] = rule_verdict(constraint, answer)  # as IFEval sees it, unstripped
         else:
-            for_llm.append((index, answer, constraint["text"]))
+            for_llm.append((index, answer.strip(), constraint["text"]))
     if for_llm:
         llm_results = llm_verdicts(model, tokenizer, [(a, t) for _, a, t in for_llm], cfg)
         for (index, _, _), verdict in zip(for_llm, llm_results):
