@@ -278,8 +278,8 @@ def _mean(values):
 
 
 def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
-          seed=0, log=print, desc="grpo"):
-    """GRPO over `items` for `epochs`; returns the trained (unwrapped) policy.
+          max_steps=None, seed=0, log=print, desc="grpo"):
+    """GRPO over `items` for `epochs` (at most `max_steps` steps); returns the unwrapped policy.
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
@@ -296,7 +296,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     generator = torch.Generator().manual_seed(seed)
     steps = [order[i : i + cfg.prompts_per_step]
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
-             for i in range(0, len(order), cfg.prompts_per_step)]
+             for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
     for step, indices in enumerate(tqdm(steps, desc=desc)):
         step_start = time.time()
         batch = [items[i] for i in indices]

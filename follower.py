@@ -1,0 +1,89 @@
+"""The Follower: answers evolved instructions. This is the model SEIF sets out to improve.
+
+Each round the Follower F_T starts from F_{T-1} (the base model in round 1) and is trained with
+GRPO on that round's evolved instructions (a seed plus the Instructor's constraints). Its reward:
+
+    0                                    if the reply fails the format gate
+    mean over constraints of Judger 0/1  otherwise, judged on the text inside <answer>
+
+Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
+Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
+
+Train one round alone:
+    python follower.py train --instructions runs/x/round_1/instructions.jsonl \
+        --model Qwen/Qwen2.5-0.5B-Instruct --out runs/x/follower [--preset qwen0.5b]
+"""
+
+import argparse
+import re
+
+import judger
+
+# Both trained roles reply in this format; SEIF's format gate is the regex below.
+SYSTEM_PROMPT = (
+    "You are a helpful assistant. First think about the request step by step inside "
+    "<think> </think> tags, then give your final reply inside <answer> </answer> tags, "
+    "like this: <think> reasoning </think><answer> final reply </answer>"
+)
+FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>(.*?)</answer>$", re.DOTALL)
+
+
+def extract_answer(text):
+    """The text inside <answer>, or None when the reply fails the format gate."""
+    match = FORMAT.match(text.strip())
+    return match.group(1).strip() if match else None
+
+
+def messages(instruction):
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": instruction}]
+
+
+def rewards(helper, tokenizer, items, texts, judger_cfg):
+    """Follower rewards for one batch: `items` are instruction rows, one completion text each.
+
+    Returns (rewards, info) as grpo.train expects. All (answer, constraint) pairs of the batch
+    go to the Judger in one call.
+    """
+    answers = [extract_answer(text) for text in texts]
+    pairs, owners = [], []
+    for index, (item, answer) in enumerate(zip(items, answers)):
+        if answer is not None:
+            pairs.extend((answer, constraint) for constraint in item["constraints"])
+            owners.extend([index] * len(item["constraints"]))
+    verdicts = judger.judge(helper, tokenizer, pairs, judger_cfg)
+    followed, counts = [0.0] * len(items), [0] * len(items)
+    for owner, verdict in zip(owners, verdicts):
+        followed[owner] += verdict
+        counts[owner] += 1
+    rewards = [followed[i] / counts[i] if counts[i] else 0.0 for i in range(len(items))]
+    info = {"format_pass": sum(a is not None for a in answers) / len(answers),
+            "constraints_followed": sum(verdicts) / len(verdicts) if verdicts else 0.0}
+    return rewards, info
+
+
+def training_items(rows):
+    """Instruction rows -> grpo.train items (each row keeps its constraints for the reward)."""
+    return [{**row, "messages": messages(row["instruction"])} for row in rows]
+
+
+def main(argv=None):
+    import loop  # the settings, presets and model handling live with the loop
+
+    parser = argparse.ArgumentParser(description="Train the SEIF Follower for one round.")
+    parser.add_argument("command", choices=["train"])
+    parser.add_argument("--instructions", required=True, help="instructions JSONL (instructor.py generate)")
+    parser.add_argument("--out", required=True, help="where to save the trained Follower")
+    parser.add_argument("--epochs", type=int, default=1)
+    loop.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = loop.settings_from(args)
+    loop.train_follower(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
+                        loop.read_instructions(args.instructions), args.out, args.epochs,
+                        log=loop.print_metrics)
+    print(f"follower saved to {args.out}")
+
+
+if __name__ == "__main__":
+    from data import run_cli
+
+    run_cli(main)

@@ -1,0 +1,238 @@
+"""The Instructor: turns a simple seed instruction into a harder one by ADDING constraints.
+
+It never rewrites the seed. The evolved instruction is the seed, a newline, then the
+constraints one per line. Each sample uses one of two prompt modes (50/50):
+
+    open-ended  5 atomic constraints drawn from a broad taxonomy of constraint kinds
+    verifiable  exactly 3 constraints, each from a different IFEval-like family A-E
+
+Its reward (SEIF, exact):
+    0                        if the reply fails the format gate, its <answer> is not a JSON
+                             object/list of constraint strings, or the Filter rejects the set
+    1 - followed / n         otherwise, where the frozen helper answers the evolved instruction
+                             ONCE and the Judger checks each of the n constraints
+So it is paid for valid instructions that the current model fails.
+
+Reads: seed instructions. Writes: the trained Instructor (train), or this round's evolved
+instructions as JSONL (generate): seed, constraints (text, ifeval_id, kwargs), mode, round.
+
+Run alone:
+    python instructor.py train --seeds data/seeds.jsonl --out runs/x/instructor [--preset demo]
+    python instructor.py generate --model runs/x/instructor --seeds data/seeds.jsonl \
+        --out runs/x/instructions.jsonl --round 1
+"""
+
+import argparse
+import json
+import random
+from dataclasses import dataclass
+
+import filter as conflict_filter  # `filter` is also a Python builtin
+import follower
+import ifeval_checks
+import judger
+import rollout
+
+
+@dataclass
+class InstructorConfig:
+    verifiable_fraction: float = 0.5  # SEIF: each sample is open-ended or verifiable, 50/50
+    generate_temperature: float = 0.7  # SEIF: sampling temperature for the round's instructions
+    answer_max_new_tokens: int = 1024  # the helper's one answer inside the reward
+
+
+OPEN_ENDED = """Here is a simple instruction:
+
+{seed}
+
+Make it harder to follow by adding exactly 5 new constraints to it. Do not change or repeat \
+the instruction itself. Each constraint must be atomic (it asks for one thing), must be checkable \
+by reading the reply, and must not contradict the instruction or the other constraints. \
+Draw them from different kinds, for example: words that must or must not appear, counts of \
+words, sentences or paragraphs, tone, style, intended audience, the author's voice, a required \
+format or layout, grammar or spelling rules, playing a role, using an example, or something the \
+reply must avoid.
+
+Think first inside <think> </think>. Then give only a JSON object inside <answer> </answer>, \
+with keys "c1" to "c5" and one constraint sentence as each value:
+<think> ... </think><answer>{{"c1": "...", "c2": "...", "c3": "...", "c4": "...", "c5": "..."}}</answer>"""
+
+VERIFIABLE = """Here is a simple instruction:
+
+{seed}
+
+Make it harder to follow by adding exactly 3 new constraints that a program could check. \
+Take each one from a DIFFERENT family below, and write each as one full sentence.
+A. Words: include given keywords; use a word at least N times; never use given words; use a \
+letter at least N times; use at least N words in ALL CAPITALS.
+B. Structure: exactly N sentences, paragraphs separated by ***, bullet points, sections \
+marked "SECTION X", a paragraph that starts with a given word, a word count limit.
+C. Formatting: highlight N parts with *asterisks*, a title in <<double angle brackets>>, \
+wrap the whole reply in double quotes, reply only in JSON.
+D. Language and case: reply in a given language, all capital letters, all lowercase \
+letters, no commas at all.
+E. Special patterns: repeat the request word for word before answering, end with an exact \
+given phrase, give two replies separated by ******, add a postscript starting with P.S., \
+include N placeholders in square brackets like [name].
+Never combine these, because they cannot all hold: JSON with bullets or sections; a paragraph \
+count with a sentence count or a paragraph's first word; a language with all capitals or all \
+lowercase; two wrappers (quotes, JSON, a title around everything); two replies or repeating the \
+request with a strict layout; no commas with keywords that contain commas; a low word limit \
+with many paragraphs, sections or bullets.
+
+Think first inside <think> </think>. Then give only a JSON object inside <answer> </answer>, \
+with keys "c1" to "c3" and one constraint sentence as each value:
+<think> ... </think><answer>{{"c1": "...", "c2": "...", "c3": "..."}}</answer>"""
+
+MODES = {"open-ended": (OPEN_ENDED, 5), "verifiable": (VERIFIABLE, 3)}  # prompt, constraint count
+
+
+# -----------------------------------------------------------------------------
+# Parsing and building instructions
+
+
+def parse_constraints(text):
+    """The constraint strings in a reply, or None if it fails the format gate or the JSON check.
+
+    The answer must be a JSON object whose values are strings ({"c1": "...", ...}), or a JSON
+    list of strings. Counting and length limits are the Filter's job.
+    """
+    answer = follower.extract_answer(text)
+    if answer is None:
+        return None
+    try:
+        parsed = json.loads(answer)
+    except json.JSONDecodeError:
+        return None
+    values = list(parsed.values()) if isinstance(parsed, dict) else parsed
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        return None
+    return [value.strip() for value in values]
+
+
+def constraint_dicts(texts, mode, seed):
+    """Constraint strings -> dicts; verifiable ones carry an IFEval id and kwargs when they map."""
+    constraints = []
+    for text in texts:
+        mapped = ifeval_checks.map_constraint(text, request=seed) if mode == "verifiable" else None
+        constraints.append({"text": text, "ifeval_id": mapped[0] if mapped else None,
+                            "kwargs": mapped[1] if mapped else None})
+    return constraints
+
+
+def evolved_instruction(seed, constraints):
+    """The seed, a newline, then the constraints one per line (SEIF)."""
+    return seed + "\n" + "\n".join(c["text"] for c in constraints)
+
+
+def training_items(seeds, cfg, rng):
+    """One grpo.train item per seed, each with its prompt mode drawn 50/50."""
+    items = []
+    for seed in seeds:
+        mode = "verifiable" if rng.random() < cfg.verifiable_fraction else "open-ended"
+        template, count = MODES[mode]
+        items.append({"seed": seed, "mode": mode, "expected_count": count,
+                      "messages": follower.messages(template.format(seed=seed))})
+    return items
+
+
+# -----------------------------------------------------------------------------
+# The reward
+
+
+def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
+    """Instructor rewards for one batch, as grpo.train expects: (rewards, info)."""
+    parsed = [parse_constraints(text) for text in texts]
+    candidates = [i for i, texts_ in enumerate(parsed) if texts_ is not None]
+    sets = [constraint_dicts(parsed[i], items[i]["mode"], items[i]["seed"]) for i in candidates]
+    keep, _ = conflict_filter.filter_sets(helper, tokenizer, sets, filter_cfg,
+                                          expected_counts=[items[i]["expected_count"] for i in candidates])
+    valid = [(i, constraints) for i, constraints, kept in zip(candidates, sets, keep) if kept]
+
+    # the frozen helper answers each valid evolved instruction ONCE
+    instructions = [evolved_instruction(items[i]["seed"], constraints) for i, constraints in valid]
+    answers = rollout.generate(helper, tokenizer, [follower.messages(x) for x in instructions],
+                               max_new_tokens=cfg.answer_max_new_tokens, desc="helper answers").texts if valid else []
+    pairs = [(_judged_text(answer), c) for answer, (_, constraints) in zip(answers, valid) for c in constraints]
+    verdicts = iter(judger.judge(helper, tokenizer, pairs, judger_cfg))
+    result = [0.0] * len(texts)
+    for i, constraints in valid:
+        followed = sum(next(verdicts) for _ in constraints)
+        result[i] = 1.0 - followed / len(constraints)
+    info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
+            "mapped_fraction": _mapped_fraction([c for _, cs in valid for c in cs])}
+    return result, info
+
+
+def _judged_text(answer):
+    """What the Judger reads of the helper's answer: inside <answer> if it used the format."""
+    extracted = follower.extract_answer(answer)
+    return extracted if extracted is not None else judger.strip_think(answer)
+
+
+def _mapped_fraction(constraints):
+    return sum(c["ifeval_id"] is not None for c in constraints) / len(constraints) if constraints else 0.0
+
+
+# -----------------------------------------------------------------------------
+# Generating the round's instructions
+
+
+def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64):
+    """Sample one evolved instruction per seed (temperature 0.7).
+
+    Returns (rows, counts): rows that parse and have exactly the asked number of constraints,
+    and how many samples were dropped for each reason.
+    """
+    items = training_items(seeds, cfg, rng)
+    texts = rollout.generate(instructor, tokenizer, [item["messages"] for item in items],
+                             max_new_tokens=max_new_tokens, temperature=cfg.generate_temperature,
+                             batch_size=batch_size, desc="instructions").texts
+    rows, counts = [], {"sampled": len(items), "unparsed": 0, "wrong_count": 0}
+    for item, text in zip(items, texts):
+        parsed = parse_constraints(text)
+        if parsed is None:
+            counts["unparsed"] += 1
+        elif len(parsed) != item["expected_count"]:
+            counts["wrong_count"] += 1
+        else:
+            constraints = constraint_dicts(parsed, item["mode"], item["seed"])
+            rows.append({"round": round_index, "mode": item["mode"], "seed": item["seed"],
+                         "constraints": constraints, "expected_count": item["expected_count"],
+                         "instruction": evolved_instruction(item["seed"], constraints)})
+    return rows, counts
+
+
+# -----------------------------------------------------------------------------
+# Command line
+
+
+def main(argv=None):
+    import loop  # settings, presets and model handling live with the loop
+
+    parser = argparse.ArgumentParser(description="Train the SEIF Instructor, or generate instructions.")
+    parser.add_argument("command", choices=["train", "generate"])
+    parser.add_argument("--out", required=True, help="train: checkpoint dir; generate: JSONL file")
+    parser.add_argument("--round", type=int, default=1, help="generate: the round number to record")
+    loop.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = loop.settings_from(args)
+    seeds = loop.read_seeds(settings.loop)
+    if args.command == "train":
+        loop.train_instructor(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
+                              seeds, args.out, log=loop.print_metrics)
+        print(f"instructor saved to {args.out}")
+    else:
+        model, tokenizer = rollout.load(settings.loop.model)
+        rows, counts = generate(model, tokenizer, seeds, args.round, settings.instructor,
+                                random.Random(settings.loop.seed))
+        from data import write_jsonl
+
+        write_jsonl(args.out, rows)
+        print(f"{len(rows)} instructions written to {args.out} (dropped: {counts})")
+
+
+if __name__ == "__main__":
+    from data import run_cli
+
+    run_cli(main)

@@ -1,0 +1,352 @@
+"""The SEIF self-evolution loop: R rounds of Instructor and Follower training, one command.
+
+Round T (SEIF.md):
+  1. the frozen helper H_T is the base model (T = 1) or the previous Follower F_{T-1};
+     it plays Filter, Judger and the answerer inside the Instructor's reward
+  2. train the Instructor I_T from I_{T-1} with GRPO on the seeds (1 epoch)
+  3. I_T writes this round's evolved instructions; the Filter removes bad sets
+  4. train the Follower F_T from F_{T-1} on them (3 epochs in round 1, 1 afterwards)
+  5. evaluate F_T on IFEval
+
+Outputs, under runs/<name>/:
+  metrics.jsonl                 one row per GRPO step and per evaluation
+  progress.json                 the stages already finished (a restarted run skips them)
+  round_<T>/instructor/         I_T, loadable by transformers
+  round_<T>/instructions.jsonl  the kept evolved instructions
+  round_<T>/filter_report.json  how many sets each check removed, and why
+  round_<T>/follower/           F_T
+  round_<T>/ifeval.json         F_T's IFEval numbers (round_0/ifeval.json: the base model)
+
+Run:
+    python loop.py --preset demo                    # SmolLM2-135M on CPU, minutes
+    python loop.py --preset qwen0.5b --name qwen    # Qwen2.5-0.5B-Instruct on one GPU
+    python loop.py --preset demo --set loop.rounds=2 --set follower_grpo.lr=2e-6
+"""
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+import filter as conflict_filter
+import follower
+import grpo
+import instructor
+import rollout
+from data import UserError, append_jsonl, default_seeds_path, read_jsonl, read_prompts, run_cli, write_json, write_jsonl
+from filter import FilterConfig
+from grpo import GRPOConfig
+from instructor import InstructorConfig
+from judger import JudgerConfig
+from presets import PRESETS
+
+
+@dataclass
+class LoopConfig:
+    model: str = "Qwen/Qwen2.5-0.5B-Instruct"  # base model: I_0 = F_0 = H_1
+    helper: str = ""  # a separate frozen judge model; "" = SEIF's self-judging (base, then F_{T-1})
+    seeds: str = str(default_seeds_path())  # JSONL/JSON/CSV/parquet with a prompt or instruction field
+    max_seeds: int = 0  # use only the first N seeds; 0 = all
+    rounds: int = 3  # SEIF: 3 rounds
+    instructor_epochs: int = 1  # SEIF: 1 epoch every round
+    follower_epochs_first: int = 3  # SEIF: "sufficient early": 3 epochs in round 1 ...
+    follower_epochs_later: int = 1  # ... "moderate late": 1 epoch afterwards
+    instructor_steps: int = 0  # cap on GRPO steps per stage (demos, tests); 0 = no cap
+    follower_steps: int = 0
+    instruction_max_new_tokens: int = 512  # the Instructor's reply when generating instructions
+    eval_limit: int = 100  # IFEval prompts per evaluation; 0 skips evaluation, 541 = all
+    eval_max_new_tokens: int = 1024
+    eval_data: str = ""  # local IFEval JSONL; "" = the google/IFEval hub dataset
+    run_name: str = "seif"
+    runs_dir: str = "runs"
+    seed: int = 0
+
+
+@dataclass
+class Settings:
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    instructor_grpo: GRPOConfig = field(default_factory=lambda: GRPOConfig(max_new_tokens=512))
+    follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    instructor: InstructorConfig = field(default_factory=InstructorConfig)
+    judger: JudgerConfig = field(default_factory=JudgerConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+
+
+# -----------------------------------------------------------------------------
+# Settings from the command line: a preset, then --set section.field=value overrides
+
+
+def add_common_arguments(parser):
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a preset of overrides (presets.py)")
+    parser.add_argument("--model", help="base/start model: hub id, local dir, .gguf, or pkg:PACKAGE/FILE")
+    parser.add_argument("--helper", help="a separate frozen judge model (default: SEIF's self-judging)")
+    parser.add_argument("--seeds", help="seed instructions file")
+    parser.add_argument("--name", help="run name: outputs go to runs/<name>/")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override any setting, e.g. --set follower_grpo.lr=2e-6 (repeatable)")
+
+
+def settings_from(args):
+    settings = Settings()
+    overrides = PRESETS[args.preset] if args.preset else {}
+    for section, values in overrides.items():
+        for key, value in values.items():
+            setattr(getattr(settings, section), key, value)
+    for assignment in args.set:
+        _apply_override(settings, assignment)
+    for flag, key in (("model", "model"), ("helper", "helper"), ("seeds", "seeds"), ("name", "run_name")):
+        if getattr(args, flag, None):
+            setattr(settings.loop, key, getattr(args, flag))
+    _check(settings)
+    return settings
+
+
+def _apply_override(settings, assignment):
+    name, equals, text = assignment.partition("=")
+    section_name, _, key = name.partition(".")
+    section = getattr(settings, section_name, None)
+    if not equals or section is None or key not in {f.name for f in dataclasses.fields(section)}:
+        raise UserError(f"--set {assignment}: expected SECTION.FIELD=VALUE with SECTION one of "
+                        f"{[f.name for f in dataclasses.fields(settings)]} and a field of that section")
+    current = getattr(section, key)
+    try:
+        value = (text.lower() in ("1", "true", "yes") if isinstance(current, bool)
+                 else type(current)(text) if current is not None and not isinstance(current, tuple)
+                 else json.loads(text))
+    except ValueError:
+        raise UserError(f"--set {assignment}: {text!r} is not a valid {type(current).__name__}") from None
+    setattr(section, key, value)
+
+
+def _check(settings):
+    for name in ("instructor_grpo", "follower_grpo"):
+        cfg = getattr(settings, name)
+        if cfg.group_size < 2:
+            raise UserError(f"{name}.group_size is {cfg.group_size}: GRPO compares samples within a "
+                            "group, so it needs at least 2")
+        if cfg.prompts_per_update > cfg.prompts_per_step:
+            raise UserError(f"{name}.prompts_per_update ({cfg.prompts_per_update}) is larger than "
+                            f"prompts_per_step ({cfg.prompts_per_step})")
+    if settings.loop.rounds < 1:
+        raise UserError("loop.rounds must be at least 1")
+
+
+def read_seeds(loop_cfg):
+    seeds = read_prompts(loop_cfg.seeds)
+    return seeds[: loop_cfg.max_seeds] if loop_cfg.max_seeds else seeds
+
+
+def read_instructions(path):
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row.get("instruction"), str) or not isinstance(row.get("constraints"), list):
+            raise UserError(f"{path}: row {number} needs an 'instruction' string and a 'constraints' list")
+    return rows
+
+
+def print_metrics(row):
+    keys = ("role", "round", "step", "reward_mean", "format_pass", "kl", "step_time")
+    print(" ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                   for k in keys if k in row))
+
+
+# -----------------------------------------------------------------------------
+# Training one role for one round
+
+
+def make_accelerator():
+    # bf16 autocast on GPU with float32 master weights: SEIF's lr of 1e-6 is below bf16's
+    # resolution for typical weights, so updates to bf16 weights would round away to nothing.
+    return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+
+
+def load_frozen(path, cfg=None):
+    model, tokenizer = rollout.load(path, device="cpu" if cfg and cfg.ref_on_cpu else None)
+    model.eval().requires_grad_(False)
+    return model, tokenizer
+
+
+def load_stage(settings, cfg, start_path, helper_path):
+    """The policy (float32), its frozen reference and the frozen helper: nothing else in memory."""
+    policy, tokenizer = rollout.load(start_path, dtype=torch.float32)
+    helper = load_frozen(helper_path)
+    reference = None
+    if cfg.beta != 0:
+        # in SEIF the Follower's start F_{T-1} IS the helper H_T, so one frozen copy serves both
+        same = start_path == helper_path and not cfg.ref_on_cpu
+        reference = helper[0] if same else load_frozen(start_path, cfg)[0]
+    return policy, tokenizer, helper, reference
+
+
+def train_instructor(settings, start_path, helper_path, seeds, out, log, accelerator=None, round_index=1):
+    cfg = settings.instructor_grpo
+    policy, tokenizer, (helper, helper_tokenizer), reference = load_stage(settings, cfg, start_path, helper_path)
+    items = instructor.training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index))
+
+    def reward_fn(batch, texts):
+        return instructor.rewards(helper, helper_tokenizer, batch, texts, settings.instructor,
+                                  settings.judger, settings.filter)
+
+    trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or make_accelerator(),
+                         ref_model=reference, epochs=settings.loop.instructor_epochs,
+                         max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
+                         log=log, desc=f"round {round_index} instructor")
+    rollout.save(trained, tokenizer, out)
+
+
+def train_follower(settings, start_path, helper_path, rows, out, epochs, log, accelerator=None, round_index=1):
+    cfg = settings.follower_grpo
+    policy, tokenizer, (helper, helper_tokenizer), reference = load_stage(settings, cfg, start_path, helper_path)
+
+    def reward_fn(batch, texts):
+        return follower.rewards(helper, helper_tokenizer, batch, texts, settings.judger)
+
+    trained = grpo.train(policy, tokenizer, follower.training_items(rows), reward_fn, cfg,
+                         accelerator or make_accelerator(), ref_model=reference, epochs=epochs,
+                         max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
+                         log=log, desc=f"round {round_index} follower")
+    rollout.save(trained, tokenizer, out)
+
+
+# -----------------------------------------------------------------------------
+# The loop
+
+
+def run(settings):
+    cfg = settings.loop
+    run_dir = Path(cfg.runs_dir) / cfg.run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress_path = run_dir / "progress.json"
+    done = json.loads(progress_path.read_text())["done"] if progress_path.exists() else []
+    metrics_path = run_dir / "metrics.jsonl"
+    seeds = read_seeds(cfg)
+    write_json(run_dir / "settings.json", dataclasses.asdict(settings))
+    timings = {}
+
+    def stage(name, work):
+        """Run `work` unless a previous run finished it; then record it as finished."""
+        if name in done:
+            print(f"{name}: already done, skipping")
+            return
+        _drop_metrics(metrics_path, name)  # rows of an interrupted attempt would be duplicated
+        start = time.time()
+        work(lambda row: _log(metrics_path, name, row))
+        timings[name] = time.time() - start
+        done.append(name)
+        write_json(progress_path, {"done": done})
+        _free_memory()
+
+    base = cfg.model
+    stage("round_0/eval", lambda log: evaluate_into(settings, base, run_dir / "round_0", log))
+    instructor_path, follower_path = base, base
+    for round_index in range(1, cfg.rounds + 1):
+        round_dir = run_dir / f"round_{round_index}"
+        helper_path = cfg.helper or follower_path  # H_T = F_{T-1} (F_0 = base)
+        new_instructor, new_follower = str(round_dir / "instructor"), str(round_dir / "follower")
+        epochs = cfg.follower_epochs_first if round_index == 1 else cfg.follower_epochs_later
+        prefix = f"round_{round_index}"
+        stage(f"{prefix}/instructor", lambda log: train_instructor(
+            settings, instructor_path, helper_path, seeds, new_instructor, log, round_index=round_index))
+        stage(f"{prefix}/instructions", lambda log: generate_instructions(
+            settings, new_instructor, helper_path, seeds, round_index, round_dir, log))
+        rows = read_jsonl(round_dir / "instructions.jsonl")
+        if rows:
+            stage(f"{prefix}/follower", lambda log: train_follower(
+                settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index))
+            follower_path = new_follower
+        else:
+            print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
+        stage(f"{prefix}/eval", lambda log: evaluate_into(settings, follower_path, round_dir, log))
+        instructor_path = new_instructor
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.0f}s")
+    print(f"outputs are in {run_dir}/ (metrics.jsonl, round_*/)")
+    return run_dir
+
+
+def generate_instructions(settings, instructor_path, helper_path, seeds, round_index, round_dir, log):
+    """I_T writes one evolved instruction per seed; the Filter (H_T) removes bad sets."""
+    model, tokenizer = load_frozen(instructor_path)
+    rows, counts = instructor.generate(model, tokenizer, seeds, round_index, settings.instructor,
+                                       random.Random(settings.loop.seed + 1000 + round_index),
+                                       max_new_tokens=settings.loop.instruction_max_new_tokens,
+                                       batch_size=settings.instructor_grpo.generation_batch_size)
+    del model
+    helper, helper_tokenizer = load_frozen(helper_path)
+    keep, reasons = conflict_filter.filter_sets(helper, helper_tokenizer, [r["constraints"] for r in rows],
+                                                settings.filter, [r["expected_count"] for r in rows])
+    kept = [row for row, ok in zip(rows, keep) if ok]
+    report = {"generation": counts, **conflict_filter.report(reasons),
+              "mapped_to_ifeval": _mapped_share(rows)}
+    write_jsonl(round_dir / "instructions.jsonl", kept)
+    write_json(round_dir / "filter_report.json", report)
+    log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report["mapped_to_ifeval"]})
+
+
+def _mapped_share(rows):
+    verifiable = [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]]
+    mapped = sum(c["ifeval_id"] is not None for c in verifiable)
+    return {"verifiable_constraints": len(verifiable), "mapped": mapped,
+            "mapped_fraction": mapped / len(verifiable) if verifiable else 0.0}
+
+
+def evaluate_into(settings, model_path, out_dir, log):
+    """IFEval on `eval_limit` prompts; numbers go to out_dir/ifeval.json and metrics.jsonl."""
+    cfg = settings.loop
+    if not cfg.eval_limit:
+        return
+    import evaluate  # needs the optional lm-eval extra
+
+    rows = evaluate.load_ifeval(cfg.eval_data or None, limit=cfg.eval_limit)
+    model, tokenizer = load_frozen(model_path)
+    metrics, per_prompt, _ = evaluate.evaluate_model(model, tokenizer, rows, cfg.eval_max_new_tokens,
+                                                    settings.follower_grpo.generation_batch_size)
+    write_json(Path(out_dir) / "ifeval.json", {"model": model_path, "prompts": len(rows), **metrics})
+    write_jsonl(Path(out_dir) / "ifeval_results.jsonl", per_prompt)
+    log({"prompts": len(rows), **metrics})
+    print(f"IFEval ({len(rows)} prompts) {model_path}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+
+
+def _log(metrics_path, stage_name, row):
+    round_part, role = stage_name.split("/")
+    row = {"role": role, "round": int(round_part.split("_")[1]), **row}
+    append_jsonl(metrics_path, row)
+    print_metrics(row)
+
+
+def _drop_metrics(metrics_path, stage_name):
+    if not metrics_path.exists():
+        return
+    round_part, role = stage_name.split("/")
+    round_index = int(round_part.split("_")[1])
+    rows = read_jsonl(metrics_path)
+    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index)]
+    if len(kept) != len(rows):
+        write_jsonl(metrics_path, kept)
+
+
+def _free_memory():
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run SEIF's self-evolution loop.")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = settings_from(args)
+    torch.manual_seed(settings.loop.seed)
+    run(settings)
+
+
+if __name__ == "__main__":
+    run_cli(main)

