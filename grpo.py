@@ -14,7 +14,7 @@ V = vocabulary.
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -269,6 +269,14 @@ def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
     return logprobs
 
 
+def _mean_over_processes(accelerator, row):
+    """Average every metric over processes (a no-op with one process)."""
+    if accelerator.num_processes == 1:
+        return row
+    values = accelerator.reduce(torch.tensor(list(row.values()), device=accelerator.device), "mean")
+    return dict(zip(row, values.tolist()))
+
+
 def _mean(values):
     return sum(values) / len(values) if values else 0.0
 
@@ -293,13 +301,19 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
     if cfg.gradient_checkpointing:
         set_checkpointing(model, True)
-    generator = torch.Generator().manual_seed(seed)
+    # Several processes: each samples its own share of a step's prompts (whole groups, so
+    # advantages stay per group) and accelerate all-reduces the gradients.
+    rank, world = accelerator.process_index, accelerator.num_processes
+    rank_cfg = replace(cfg, prompts_per_update=max(cfg.prompts_per_update // world, 1))
+    generator = torch.Generator().manual_seed(seed)  # the same order on every rank
     steps = [order[i : i + cfg.prompts_per_step]
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
-    for step, indices in enumerate(tqdm(steps, desc=desc)):
+    bad_streak = 0
+    for step, indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         step_start = time.time()
-        batch = [items[i] for i in indices]
+        indices = (indices * world)[: -(-len(indices) // world) * world]  # pad to a multiple of world
+        batch = [items[i] for i in indices[rank::world]]
         with accelerator.autocast():
             rollouts = generate(model, tokenizer, [item["messages"] for item in batch],
                                 group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
@@ -310,12 +324,19 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         rewards, info = reward_fn(repeated, rollouts.texts)
         rewards = torch.tensor(rewards, dtype=torch.float32)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
-        metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model)
+        metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model)
+        bad_streak = bad_streak + metrics["bad_updates"] if metrics["bad_updates"] else 0
+        if bad_streak >= cfg.max_bad_updates:
+            raise FloatingPointError(f"{desc}: {bad_streak} updates in a row had a non-finite loss or "
+                                     "gradient and were skipped; stopping. Try a lower learning rate.")
         lengths = rollouts.completion_mask.sum(dim=1).float()
-        log({"step": step, "reward_mean": rewards.mean().item(), "reward_std": rewards.std().item(),
-             "zero_std_groups": (rewards.view(-1, cfg.group_size).std(dim=1) == 0).float().mean().item(),
-             **info, **metrics, "completion_len_mean": lengths.mean().item(),
-             "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
-             "rollout_tokens_per_s": lengths.sum().item() / rollout_time,
-             "step_time": time.time() - step_start})
+        row = {"reward_mean": rewards.mean().item(), "reward_std": rewards.std().item(),
+               "zero_std_groups": (rewards.view(-1, cfg.group_size).std(dim=1) == 0).float().mean().item(),
+               **info, **metrics, "completion_len_mean": lengths.mean().item(),
+               "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
+               "rollout_tokens_per_s": lengths.sum().item() / rollout_time,
+               "step_time": time.time() - step_start}
+        row = _mean_over_processes(accelerator, row)
+        if accelerator.is_main_process:
+            log({"step": step, **row})
     return model

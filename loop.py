@@ -30,6 +30,7 @@ import json
 import os
 import random
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,6 +238,8 @@ def run(settings):
             print(f"{name}: already done, skipping")
             return
         _drop_metrics(metrics_path, name)  # rows of an interrupted attempt would be duplicated
+        # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
+        torch.manual_seed(cfg.seed + zlib.crc32(name.encode()))
         start = time.time()
         work(lambda row: _log(metrics_path, name, row))
         timings[name] = time.time() - start
@@ -343,9 +346,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Run SEIF's self-evolution loop.")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
-    settings = settings_from(args)
-    torch.manual_seed(settings.loop.seed)
-    run(settings)
+    run(settings_from(args))
 
 
 if __name__ == "__main__":
