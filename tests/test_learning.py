@@ -37,3 +37,26 @@ def test_reward_rises_with_grpo(tiny_model):
     start, end = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
     assert len(rewards) == 20
     assert end > start + 0.3, f"reward went {start:.2f} -> {end:.2f}: {rewards}"
+
+
+def test_same_seed_gives_identical_first_step(tiny_tokenizer):
+    """Determinism on CPU: the same seed gives the same first-step rollouts and rewards."""
+    from conftest import make_tiny_model
+
+    def first_step():
+        seen = []
+
+        def reward(items, texts):
+            seen.append(list(texts))
+            return toy_reward(tiny_tokenizer)(items, texts)
+
+        torch.manual_seed(123)
+        rows = []
+        items = [{"messages": [{"role": "user", "content": f"Say {i}."}]} for i in range(4)]
+        cfg = grpo.GRPOConfig(group_size=4, max_new_tokens=8, prompts_per_step=2, prompts_per_update=1,
+                              lr=1e-3, beta=0.0)
+        grpo.train(make_tiny_model(tiny_tokenizer), tiny_tokenizer, items, reward, cfg,
+                   Accelerator(cpu=True), max_steps=1, seed=7, log=rows.append)
+        return seen[0], rows[0]["reward_mean"], rows[0]["loss"]
+
+    assert first_step() == first_step()

@@ -32,3 +32,30 @@ def test_one_grpo_step_on_smollm2(smollm2):
     with torch.no_grad():  # leave the session-wide model as it was for other tests
         for param, original in zip(model.parameters(), before):
             param.copy_(original)
+
+
+def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, monkeypatch):
+    """The demo preset's Instructor stage on the real model: one step runs and logs rewards."""
+    import loop
+
+    args = loop.argparse.Namespace(preset="demo", model=None, helper=None, seeds=None, name=None, set=[
+        "instructor_grpo.max_new_tokens=48", "instructor.answer_max_new_tokens=24", "filter.max_new_tokens=16"])
+    settings = loop.settings_from(args)
+    rewards_seen, rows = [], []
+    original = loop.instructor.rewards
+
+    def spy(*args_, **kwargs):
+        rewards, info = original(*args_, **kwargs)
+        rewards_seen.append(rewards)
+        return rewards, info
+
+    monkeypatch.setattr(loop.instructor, "rewards", spy)
+    seeds = loop.read_seeds(settings.loop)[:2]
+    torch.manual_seed(0)
+    loop.train_instructor(settings, settings.loop.model, settings.loop.model, seeds,
+                          str(tmp_path / "instructor"), log=rows.append)
+    group = settings.instructor_grpo.group_size
+    assert len(rewards_seen) == 1 and len(rewards_seen[0]) == settings.instructor_grpo.prompts_per_step * group
+    assert all(0.0 <= r <= 1.0 for r in rewards_seen[0])
+    assert len(rows) == 1 and "format_pass" in rows[0] and math.isfinite(rows[0]["loss"])
+    assert (tmp_path / "instructor" / "model.safetensors").exists()
