@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -108,3 +109,17 @@ def smollm2():
     import rollout
 
     return rollout.load(smollm2_gguf_path())
+
+
+def fake_generate(monkeypatch, canned_texts):
+    """Make rollout.generate return canned texts (one per chat); returns the calls it received."""
+    import rollout
+
+    calls = []
+
+    def generate(model, tokenizer, messages_list, **kwargs):
+        calls.append((messages_list, kwargs))
+        return SimpleNamespace(texts=canned_texts[: len(messages_list)])
+
+    monkeypatch.setattr(rollout, "generate", generate)
+    return calls

@@ -4,11 +4,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_CONFLICTS
 
-import rollout
+from conftest import fake_generate
 from filter import FilterConfig, conflict_messages, deterministic_reason, filter_sets, report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,18 +19,6 @@ def constraint(text, ifeval_id=None, kwargs=None):
 
 def constraints(*texts):
     return [constraint(text) for text in texts]
-
-
-def fake_generate(monkeypatch, canned_texts):
-    """Make rollout.generate return canned Filter outputs; returns the calls it received."""
-    calls = []
-
-    def generate(model, tokenizer, messages_list, **kwargs):
-        calls.append((messages_list, kwargs))
-        return SimpleNamespace(texts=canned_texts[: len(messages_list)])
-
-    monkeypatch.setattr(rollout, "generate", generate)
-    return calls
 
 
 # --- deterministic checks --------------------------------------------------------------------

@@ -1,30 +1,17 @@
 """The Judger: verdict parsing, rule checks, the LLM judge in both modes, and the rewards' edge cases."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 import ifeval_checks
 import rollout
-from conftest import make_tiny_model
+from conftest import fake_generate, make_tiny_model
 from judger import JudgerConfig, judge, judge_messages, parse_verdict, strip_think
 
 
 def constraint(text, ifeval_id=None, kwargs=None):
     return {"text": text, "ifeval_id": ifeval_id, "kwargs": kwargs}
-
-
-def fake_generate(monkeypatch, canned_texts):
-    """Make rollout.generate return canned judge outputs; returns the list of calls it received."""
-    calls = []
-
-    def generate(model, tokenizer, messages_list, **kwargs):
-        calls.append((messages_list, kwargs))
-        return SimpleNamespace(texts=canned_texts[: len(messages_list)])
-
-    monkeypatch.setattr(rollout, "generate", generate)
-    return calls
 
 
 # --- reading a verdict -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 import follower
 import instructor
-import judger
+from conftest import fake_generate
 from filter import FilterConfig
 from instructor import InstructorConfig
 from judger import JudgerConfig
@@ -28,22 +28,10 @@ def verifiable_item():
     return {"seed": SEED, "mode": "verifiable", "expected_count": 3, "messages": []}
 
 
-class FakeRollouts:
-    def __init__(self, texts):
-        self.texts = texts
-
-
 @pytest.fixture
 def helper_answers(monkeypatch):
-    """The frozen helper's one answer per evolved instruction, canned."""
-    asked = []
-
-    def fake_generate(model, tokenizer, messages_list, **kwargs):
-        asked.extend(messages_list)
-        return FakeRollouts([f"<think> ok </think><answer>{ANSWER}</answer>"] * len(messages_list))
-
-    monkeypatch.setattr(instructor.rollout, "generate", fake_generate)
-    return asked
+    """The frozen helper's one answer per evolved instruction, canned; returns the calls made."""
+    return fake_generate(monkeypatch, [f"<think> ok </think><answer>{ANSWER}</answer>"] * 8)
 
 
 def instructor_rewards(texts, filter_cfg=NO_LLM_FILTER):
@@ -57,7 +45,8 @@ def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers):
     assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3
     assert info["format_pass"] == 1.0 and info["filter_pass"] == 1.0 and info["mapped_fraction"] == 1.0
     # the helper saw exactly one evolved instruction: the seed, a newline, the constraints
-    assert helper_answers[0][-1]["content"] == SEED + "\n" + "\n".join(CONSTRAINTS)
+    (chats, _), = helper_answers
+    assert len(chats) == 1 and chats[0][-1]["content"] == SEED + "\n" + "\n".join(CONSTRAINTS)
 
     row = {"constraints": instructor.constraint_dicts(CONSTRAINTS, "verifiable", SEED)}
     follower_rewards, _ = follower.rewards(None, None, [row], [f"<think> hm </think><answer>{ANSWER}</answer>"],
@@ -89,8 +78,7 @@ def test_filter_reject_gives_zero(helper_answers):
 
 
 def test_llm_filter_saying_conflict_gives_zero(helper_answers, monkeypatch):
-    monkeypatch.setattr(judger.rollout, "generate",
-                        lambda *a, **k: FakeRollouts(["These cannot all hold. [[0]]"]))
+    fake_generate(monkeypatch, ["These cannot all hold. [[0]]"])
     reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
     rewards, info = instructor_rewards([reply], FilterConfig(llm=True))
     assert rewards == [0.0] and info["filter_pass"] == 0.0
@@ -98,8 +86,7 @@ def test_llm_filter_saying_conflict_gives_zero(helper_answers, monkeypatch):
 
 def test_follower_format_gate_and_unparseable_judge(monkeypatch):
     open_ended = {"constraints": [{"text": "Sound cheerful.", "ifeval_id": None, "kwargs": None}]}
-    monkeypatch.setattr(judger.rollout, "generate",
-                        lambda *a, **k: FakeRollouts(["It seems cheerful enough, I suppose."]))
+    fake_generate(monkeypatch, ["It seems cheerful enough, I suppose."])
     rewards, info = follower.rewards(None, None, [open_ended, open_ended],
                                      ["Great day!", "<think> x </think><answer>Great day!</answer>"],
                                      JudgerConfig(llm="generate"))
