@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 
 import filter as conflict_filter
 import follower
@@ -200,7 +200,7 @@ def train_instructor(settings, start_path, helper_path, seeds, out, log, acceler
                          ref_model=reference, epochs=settings.loop.instructor_epochs,
                          max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
                          log=log, desc=f"round {round_index} instructor")
-    rollout.save(trained, tokenizer, out)
+    save_on_main(trained, tokenizer, out)
 
 
 def train_follower(settings, start_path, helper_path, rows, out, epochs, log, accelerator=None, round_index=1):
@@ -214,7 +214,12 @@ def train_follower(settings, start_path, helper_path, rows, out, epochs, log, ac
                          accelerator or make_accelerator(), ref_model=reference, epochs=epochs,
                          max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
                          log=log, desc=f"round {round_index} follower")
-    rollout.save(trained, tokenizer, out)
+    save_on_main(trained, tokenizer, out)
+
+
+def save_on_main(model, tokenizer, out):
+    if PartialState().is_main_process:
+        rollout.save(model, tokenizer, out)
 
 
 # -----------------------------------------------------------------------------
@@ -229,22 +234,33 @@ def run(settings):
     done = json.loads(progress_path.read_text())["done"] if progress_path.exists() else []
     metrics_path = run_dir / "metrics.jsonl"
     seeds = read_seeds(cfg)
-    write_json(run_dir / "settings.json", dataclasses.asdict(settings))
     timings = {}
 
-    def stage(name, work):
-        """Run `work` unless a previous run finished it; then record it as finished."""
+    state = PartialState()  # several processes (accelerate launch): only the main one writes
+    if state.is_main_process:
+        write_json(run_dir / "settings.json", dataclasses.asdict(settings))
+
+    def stage(name, work, every_process=False):
+        """Run `work` unless a previous run finished it; then record it as finished.
+
+        Training stages run on every process (data parallel); generation and evaluation run on
+        the main process while the others wait.
+        """
         if name in done:
             print(f"{name}: already done, skipping")
             return
-        _drop_metrics(metrics_path, name)  # rows of an interrupted attempt would be duplicated
+        if state.is_main_process:
+            _drop_metrics(metrics_path, name)  # rows of an interrupted attempt would be duplicated
         # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
-        torch.manual_seed(cfg.seed + zlib.crc32(name.encode()))
+        torch.manual_seed(cfg.seed + zlib.crc32(name.encode()) + state.process_index)
         start = time.time()
-        work(lambda row: _log(metrics_path, name, row))
+        if every_process or state.is_main_process:
+            work(lambda row: _log(metrics_path, name, row))
+        state.wait_for_everyone()
         timings[name] = time.time() - start
         done.append(name)
-        write_json(progress_path, {"done": done})
+        if state.is_main_process:
+            write_json(progress_path, {"done": done})
         _free_memory()
 
     base = cfg.model
@@ -257,13 +273,15 @@ def run(settings):
         epochs = cfg.follower_epochs_first if round_index == 1 else cfg.follower_epochs_later
         prefix = f"round_{round_index}"
         stage(f"{prefix}/instructor", lambda log: train_instructor(
-            settings, instructor_path, helper_path, seeds, new_instructor, log, round_index=round_index))
+            settings, instructor_path, helper_path, seeds, new_instructor, log, round_index=round_index),
+            every_process=True)
         stage(f"{prefix}/instructions", lambda log: generate_instructions(
             settings, new_instructor, helper_path, seeds, round_index, round_dir, log))
         rows = read_jsonl(round_dir / "instructions.jsonl")
         if rows:
             stage(f"{prefix}/follower", lambda log: train_follower(
-                settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index))
+                settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index),
+                every_process=True)
             follower_path = new_follower
         else:
             print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
