@@ -60,3 +60,26 @@ def test_same_seed_gives_identical_first_step(tiny_tokenizer):
         return seen[0], rows[0]["reward_mean"], rows[0]["loss"]
 
     assert first_step() == first_step()
+
+
+def test_non_finite_updates_are_skipped_then_training_stops(tiny_model):
+    """A NaN loss skips its update (weights untouched); K in a row stops with a clear message."""
+    import pytest
+
+    model, tokenizer = tiny_model
+
+    def nan_in_training(module, inputs, output):
+        return output * float("nan") if module.training else output  # rollouts stay finite
+
+    model.lm_head.register_forward_hook(nan_in_training)
+    before = [p.detach().clone() for p in model.parameters()]
+    items = [{"messages": [{"role": "user", "content": f"Say {i}."}]} for i in range(4)]
+    cfg = grpo.GRPOConfig(group_size=4, max_new_tokens=6, prompts_per_step=2, prompts_per_update=1,
+                          lr=1e-3, beta=0.0, max_bad_updates=4)
+    rows = []
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match="4 updates in a row"):
+        grpo.train(model, tokenizer, items, toy_reward(tokenizer), cfg, Accelerator(cpu=True),
+                   epochs=3, log=rows.append)
+    assert [row["bad_updates"] for row in rows] == [2]  # logged and went on after the first step
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

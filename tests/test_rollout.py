@@ -118,3 +118,19 @@ def test_a_model_without_chat_template_is_a_clear_error(tiny_model_dir, tmp_path
     rollout.save(model, tokenizer, tmp_path / "plain")
     with pytest.raises(UserError, match="no chat template"):
         rollout.load(str(tmp_path / "plain"))
+
+
+def test_out_of_memory_during_generation_retries_in_halves(tiny_model, monkeypatch):
+    model, tokenizer = tiny_model
+    real_chunk = rollout._generate_chunk
+    sizes = []
+
+    def chunk_that_fails_when_big(model_, tokenizer_, prompts, *args):
+        sizes.append(len(prompts))
+        if len(prompts) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_chunk(model_, tokenizer_, prompts, *args)
+
+    monkeypatch.setattr(rollout, "_generate_chunk", chunk_that_fails_when_big)
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=4)
+    assert sizes == [4, 2, 2] and len(rollouts.texts) == 4
