@@ -221,7 +221,9 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
                         advantages[micro].to(device), batch[2], eps_low=cfg.eps_low,
                         eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, beta=cfg.beta,
                         aggregation=cfg.aggregation)
-                    share = aggregation_denominator(batch[2], cfg.aggregation, mask.shape[1]) / max(denominator, 1)
+                    # this micro-batch's share of the update's loss (see aggregation_denominator);
+                    # with several processes DDP then averages the per-process gradients
+                    share = aggregation_denominator(batch[2], cfg.aggregation, batch[2].shape[1]) / max(denominator, 1)
                     accelerator.backward(loss * share)
                 history.append({"loss": loss.item(), **stats})
             grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)

@@ -83,3 +83,46 @@ def test_non_finite_updates_are_skipped_then_training_stops(tiny_model):
                    epochs=3, log=rows.append)
     assert [row["bad_updates"] for row in rows] == [2]  # logged and went on after the first step
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+class RecordingOptimizer:
+    """Stands in for AdamW: keeps each update's gradients instead of applying them."""
+
+    def __init__(self, params):
+        self.params, self.updates = list(params), []
+
+    def step(self):
+        self.updates.append([p.grad.clone() for p in self.params])
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+
+def test_micro_batching_gives_the_same_gradient_as_one_batch(tiny_model):
+    """Gradient accumulation over micro-batches (with trimmed padding) equals one big batch."""
+    import pytest
+
+    import rollout
+
+    model, tokenizer = tiny_model
+    eos_boost = model.lm_head.register_forward_hook(lambda m, i, out: out.index_add(
+        -1, torch.tensor([tokenizer.eos_token_id]), torch.full((*out.shape[:-1], 1), 3.0)))
+    torch.manual_seed(3)
+    chats = [[{"role": "user", "content": "Name a fruit."}], [{"role": "user", "content": "Hi"}]]
+    rollouts = rollout.generate(model, tokenizer, chats, group_size=3, max_new_tokens=10)
+    eos_boost.remove()
+    lengths = rollouts.completion_mask.sum(dim=1)
+    assert lengths.min() < lengths.max()  # ragged, so trimming matters
+    advantages = torch.tensor([1.0, -0.5, 0.3, -1.2, 0.8, 0.4])
+    for aggregation in ("token-mean", "seq-mean", "seq-sum-norm"):
+        gradients = []
+        for micro_batch_size in (6, 2, 1):
+            cfg = grpo.GRPOConfig(group_size=3, prompts_per_update=2, micro_batch_size=micro_batch_size,
+                                  beta=0.0, aggregation=aggregation, max_grad_norm=1e9)
+            optimizer = RecordingOptimizer(model.parameters())
+            grpo.train_step(model, optimizer, Accelerator(cpu=True), rollouts, advantages, cfg)
+            gradients.append(optimizer.updates[0])
+        for other in gradients[1:]:
+            for full, accumulated in zip(gradients[0], other):
+                assert torch.allclose(full, accumulated, atol=1e-6, rtol=1e-4), aggregation
