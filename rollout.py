@@ -17,6 +17,7 @@ silently drops the EOS token and the model is never taught to stop.
 
 import importlib.util
 import os
+import shutil
 from dataclasses import dataclass
 
 import torch
@@ -90,7 +91,10 @@ def converted_gguf(path):
     del model.config.quantization_config
     partial = f"{target}.partial-{os.getpid()}"
     save(model, tokenizer, partial)
-    os.replace(partial, target)  # atomic: a killed conversion never leaves a half-written copy
+    try:
+        os.replace(partial, target)  # atomic: a killed conversion never leaves a half-written copy
+    except OSError:  # another process finished the same conversion first: keep its copy
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
