@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import gc
 import json
-import os
 import random
 import time
 import zlib

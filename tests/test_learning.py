@@ -6,6 +6,7 @@ Measured while writing it (2-core CPU): 0.18 -> 0.74 over the 20 steps; with the
 flipped it went 0.17 -> 0.03, which fails the bound below.
 """
 
+import pytest
 import torch
 from accelerate import Accelerator
 
@@ -64,8 +65,6 @@ def test_same_seed_gives_identical_first_step(tiny_tokenizer):
 
 def test_non_finite_updates_are_skipped_then_training_stops(tiny_model):
     """A NaN loss skips its update (weights untouched); K in a row stops with a clear message."""
-    import pytest
-
     model, tokenizer = tiny_model
 
     def nan_in_training(module, inputs, output):
@@ -101,8 +100,6 @@ class RecordingOptimizer:
 
 def test_micro_batching_gives_the_same_gradient_as_one_batch(tiny_model):
     """Gradient accumulation over micro-batches (with trimmed padding) equals one big batch."""
-    import pytest
-
     import rollout
 
     model, tokenizer = tiny_model
