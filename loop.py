@@ -333,7 +333,14 @@ def evaluate_into(settings, model_path, out_dir, log):
         return
     import evaluate  # needs the optional lm-eval extra
 
-    rows = evaluate.load_ifeval(cfg.eval_data or None, limit=cfg.eval_limit)
+    try:
+        rows = evaluate.load_ifeval(cfg.eval_data or None, limit=cfg.eval_limit)
+    except UserError as error:
+        if cfg.eval_data:  # the user named a file: a bad one is their error to fix
+            raise
+        # no network to the hub: training should not die for want of a yardstick
+        print(f"IFEval skipped: {error}")
+        return
     model, tokenizer = load_frozen(model_path)
     metrics, per_prompt, _ = evaluate.evaluate_model(model, tokenizer, rows, cfg.eval_max_new_tokens,
                                                     settings.follower_grpo.generation_batch_size)

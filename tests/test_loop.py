@@ -90,3 +90,35 @@ def test_bad_settings_are_one_line_errors(assignment, message):
     args = loop.argparse.Namespace(preset=None, model=None, helper=None, seeds=None, name=None, set=[assignment])
     with pytest.raises(UserError, match=message):
         loop.settings_from(args)
+
+
+def test_evaluation_is_skipped_when_the_hub_cannot_be_reached(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import evaluate
+
+    def no_network():
+        raise UserError("cannot download google/IFEval from the hub; pass --data")
+
+    monkeypatch.setattr(evaluate, "_download_ifeval", no_network)
+    settings = tiny_settings(tiny_model_dir, tmp_path)
+    settings.loop.eval_limit = 3
+    loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=print)
+    assert "IFEval skipped" in capsys.readouterr().out
+    assert not (tmp_path / "round_0" / "ifeval.json").exists()
+    settings.loop.eval_data = str(tmp_path / "missing.jsonl")  # a file the user named must exist
+    with pytest.raises(UserError):
+        loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=print)
+
+
+def test_evaluation_writes_its_row(tiny_model_dir, tmp_path):
+    """The loop's pre-round evaluation on a tiny model with 5 IFEval prompts writes its files."""
+    from conftest import SHARED
+
+    settings = tiny_settings(tiny_model_dir, tmp_path)
+    settings.loop.eval_limit, settings.loop.eval_max_new_tokens = 5, 8
+    settings.loop.eval_data = str(SHARED / "ifeval" / "input_data.jsonl")
+    rows = []
+    loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=rows.append)
+    result = json.loads((tmp_path / "round_0" / "ifeval.json").read_text())
+    assert result["prompts"] == 5 and 0.0 <= result["prompt_strict"] <= 1.0
+    assert rows and set(rows[0]) >= {"prompt_strict", "inst_strict", "prompt_loose", "inst_loose"}
+    assert len(read_jsonl(tmp_path / "round_0" / "ifeval_results.jsonl")) == 5
