@@ -12,11 +12,14 @@ Importing this module has no side effects. Shapes: B = samples, C = completion l
 V = vocabulary.
 """
 
+import glob
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
+from accelerate.utils import gather_object
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
@@ -45,6 +48,7 @@ class GRPOConfig:
     gradient_checkpointing: bool = False  # trade compute for activation memory
     ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
     max_bad_updates: int = 3  # stop after this many non-finite updates in a row
+    checkpoint_every: int = 0  # save policy, optimizer and RNG state every N steps (0 = never)
 
 
 # -----------------------------------------------------------------------------
@@ -271,6 +275,39 @@ def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
     return logprobs
 
 
+def latest_checkpoint(checkpoint_dir):
+    """(step, path) of the newest `step_<n>.pt` in checkpoint_dir, or (None, None)."""
+    names = sorted(glob.glob(os.path.join(checkpoint_dir, "step_*.pt")))
+    return (int(names[-1][-9:-3]), names[-1]) if names else (None, None)
+
+
+def save_checkpoint(checkpoint_dir, step, model, optimizer, accelerator):
+    """Policy, optimizer and every process's RNG state after `step`, at a step boundary."""
+    rng_states = gather_object([torch.get_rng_state()])  # one per process: their samples differ
+    if accelerator.is_main_process:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+        path = os.path.join(checkpoint_dir, f"step_{step:06d}.pt")
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_states}
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)  # atomic: a kill never leaves a half-written checkpoint
+        for old in glob.glob(os.path.join(checkpoint_dir, "step_*.pt")):
+            if old != path:
+                os.remove(old)
+    accelerator.wait_for_everyone()
+
+
+def load_checkpoint(checkpoint_dir, model, optimizer, accelerator):
+    """Restore the latest checkpoint, if any; returns the step to start from."""
+    step, path = latest_checkpoint(checkpoint_dir)
+    if path is None:
+        return 0
+    state = torch.load(path, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"][accelerator.process_index])
+    return step + 1
+
+
 def _mean_over_processes(accelerator, row):
     """Average every metric over processes (a no-op with one process)."""
     if accelerator.num_processes == 1:
@@ -288,12 +325,13 @@ def _mean(values):
 
 
 def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
-          max_steps=None, seed=0, log=print, desc="grpo"):
+          max_steps=None, seed=0, log=print, desc="grpo", checkpoint_dir=None):
     """GRPO over `items` for `epochs` (at most `max_steps` steps); returns the unwrapped policy.
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
+    With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
     """
     from rollout import generate, set_checkpointing  # local import keeps `import grpo` light
 
@@ -311,8 +349,11 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     steps = [order[i : i + cfg.prompts_per_step]
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
+    first_step = load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
     bad_streak = 0
     for step, indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
+        if step < first_step:
+            continue
         step_start = time.time()
         indices = (indices * world)[: -(-len(indices) // world) * world]  # pad to a multiple of world
         batch = [items[i] for i in indices[rank::world]]
@@ -341,4 +382,6 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         row = _mean_over_processes(accelerator, row)
         if accelerator.is_main_process:
             log({"step": step, **row})
+        if checkpoint_dir and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            save_checkpoint(checkpoint_dir, step, model, optimizer, accelerator)
     return model

@@ -28,6 +28,7 @@ import dataclasses
 import gc
 import json
 import random
+import shutil
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def train_instructor(settings, start_path, helper_path, seeds, out, log, acceler
     trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or make_accelerator(),
                          ref_model=reference, epochs=settings.loop.instructor_epochs,
                          max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} instructor")
+                         log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints")
     save_on_main(trained, tokenizer, out)
 
 
@@ -214,7 +215,7 @@ def train_follower(settings, start_path, helper_path, rows, out, epochs, log, ac
     trained = grpo.train(policy, tokenizer, follower.training_items(rows), reward_fn, cfg,
                          accelerator or make_accelerator(), ref_model=reference, epochs=epochs,
                          max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} follower")
+                         log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints")
     save_on_main(trained, tokenizer, out)
 
 
@@ -241,27 +242,31 @@ def run(settings):
     if state.is_main_process:
         write_json(run_dir / "settings.json", dataclasses.asdict(settings))
 
-    def stage(name, work, every_process=False):
+    def stage(name, work, checkpoint_dir=None):
         """Run `work` unless a previous run finished it; then record it as finished.
 
-        Training stages run on every process (data parallel); generation and evaluation run on
-        the main process while the others wait.
+        Training stages (with a checkpoint_dir) run on every process, data parallel, and resume
+        from their last step checkpoint; generation and evaluation run on the main process while
+        the others wait.
         """
         if name in done:
             print(f"{name}: already done, skipping")
             return
-        if state.is_main_process:
-            _drop_metrics(metrics_path, name)  # rows of an interrupted attempt would be duplicated
+        resumed_step = grpo.latest_checkpoint(checkpoint_dir)[0] if checkpoint_dir else None
+        if state.is_main_process:  # rows of an interrupted attempt after its checkpoint would repeat
+            _drop_metrics(metrics_path, name, after_step=resumed_step)
         # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
         torch.manual_seed(cfg.seed + zlib.crc32(name.encode()) + state.process_index)
         start = time.time()
-        if every_process or state.is_main_process:
+        if checkpoint_dir or state.is_main_process:
             work(lambda row: _log(metrics_path, name, row))
         state.wait_for_everyone()
         timings[name] = time.time() - start
         done.append(name)
         if state.is_main_process:
             write_json(progress_path, {"done": done})
+            if checkpoint_dir:
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the stage's output supersedes it
         _free_memory()
 
     base = cfg.model
@@ -275,7 +280,7 @@ def run(settings):
         prefix = f"round_{round_index}"
         stage(f"{prefix}/instructor", lambda log: train_instructor(
             settings, instructor_path, helper_path, seeds, new_instructor, log, round_index=round_index),
-            every_process=True)
+            checkpoint_dir=new_instructor + "_checkpoints")
         stage(f"{prefix}/instructions", lambda log: generate_instructions(
             settings, new_instructor, helper_path, seeds, round_index, round_dir, log))
         instructions_path = round_dir / "instructions.jsonl"
@@ -283,7 +288,7 @@ def run(settings):
         if rows:
             stage(f"{prefix}/follower", lambda log: train_follower(
                 settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index),
-                every_process=True)
+                checkpoint_dir=new_follower + "_checkpoints")
             follower_path = new_follower
         else:
             print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
@@ -357,13 +362,15 @@ def _log(metrics_path, stage_name, row):
     print_metrics(row)
 
 
-def _drop_metrics(metrics_path, stage_name):
-    if not metrics_path.exists():
+def _drop_metrics(metrics_path, stage_name, after_step=None):
+    """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
+    if not metrics_path.exists() or not metrics_path.stat().st_size:
         return
     round_part, role = stage_name.split("/")
     round_index = int(round_part.split("_")[1])
     rows = read_jsonl(metrics_path)
-    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index)]
+    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
+                                    and (after_step is None or r.get("step", -1) > after_step))]
     if len(kept) != len(rows):
         write_jsonl(metrics_path, kept)
 
