@@ -151,16 +151,18 @@ def training_items(seeds, cfg, rng):
 def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     """Instructor rewards for one batch, as grpo.train expects: (rewards, info)."""
     parsed = [parse_constraints(text, cfg.strict_format) for text in texts]
-    candidates = [i for i, texts_ in enumerate(parsed) if texts_ is not None]
+    candidates = [i for i, constraint_texts in enumerate(parsed) if constraint_texts is not None]
     sets = [constraint_dicts(parsed[i], items[i]["mode"], items[i]["seed"]) for i in candidates]
     keep, _ = conflict_filter.filter_sets(helper, tokenizer, sets, filter_cfg,
                                           expected_counts=[items[i]["expected_count"] for i in candidates])
     valid = [(i, constraints) for i, constraints, kept in zip(candidates, sets, keep) if kept]
 
-    # the frozen helper answers each valid evolved instruction ONCE
-    instructions = [evolved_instruction(items[i]["seed"], constraints) for i, constraints in valid]
-    answers = rollout.generate(helper, tokenizer, [follower.messages(x) for x in instructions],
-                               max_new_tokens=cfg.answer_max_new_tokens, desc="helper answers").texts if valid else []
+    # the frozen helper answers each valid evolved instruction ONCE (sampled, as a Follower would)
+    answers = []
+    if valid:
+        chats = [follower.messages(evolved_instruction(items[i]["seed"], constraints)) for i, constraints in valid]
+        answers = rollout.generate(helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens,
+                                   desc="helper answers").texts
     pairs = [(_judged_text(answer), c) for answer, (_, constraints) in zip(answers, valid) for c in constraints]
     verdicts = iter(judger.judge(helper, tokenizer, pairs, judger_cfg))
     result = [0.0] * len(texts)
