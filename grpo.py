@@ -76,20 +76,26 @@ def group_advantages(rewards, group_size, scale="group"):
 
 
 def completion_logprobs(model, input_ids, attention_mask, completion_mask, temperature=1.0,
-                        chunk_tokens=1024):
+                        chunk_tokens=1024, share_prompts=True):
     """(B, P + C) ids -> (B, C) log p(token) for the completion tokens; 0 where masked out.
 
     The lm head only runs on the last C + 1 positions (`logits_to_keep`), and the float32
     log-softmax runs on `chunk_tokens` valid positions at a time. With gradients on, each chunk
     is checkpointed, so backward recomputes it instead of keeping it: a full float32
     (B x C x V) tensor never exists. For Qwen's V = 151,936 that tensor is what runs out of memory.
+
+    With `share_prompts`, rows with the same prompt (a GRPO group) run it once (see
+    `_prompt_shared_logits`); the result is the same up to float rounding.
     """
     completion_len = completion_mask.shape[1]
     # left padding: positions count real tokens only, exactly as generate() numbered them
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                   logits_to_keep=completion_len + 1, use_cache=False).logits
-    logits = logits[:, :-1].flatten(0, 1)  # (B*C, V): the logit at t predicts token t + 1
+    logits = _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len) \
+        if share_prompts else None
+    if logits is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                       logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
+    logits = logits.flatten(0, 1)  # (B*C, V): the logit at t predicts token t + 1
     targets = input_ids[:, -completion_len:].flatten()  # (B*C,)
     valid = completion_mask.flatten().nonzero().squeeze(1)  # only completion tokens are scored
     pieces = []
@@ -103,6 +109,36 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
     flat = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
     flat = flat.index_copy(0, valid, torch.cat(pieces)) if pieces else flat
     return flat.view(-1, completion_len)
+
+
+def _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len):
+    """(B, C, V) completion logits with each distinct prompt run once; None if that can't help.
+
+    The G samples of a group share their prompt, and a causal model's hidden states at the
+    prompt positions do not depend on what follows. So: run each distinct prompt once (with
+    its KV cache), copy the cache to the rows that share it, and run only the completions on
+    top. Gradients flow back through the copied cache to the one prompt pass, summed over the
+    group, exactly as if every row had run its own copy. With short completions the prompt is
+    most of the tokens, and this removes (G - 1) / G of its compute.
+
+    Not used with gradient checkpointing while gradients are on: a checkpointed layer would
+    append its keys to the cache a second time when backward recomputes it.
+    """
+    from rollout import checkpointing_enabled, shared_prompt_cache
+
+    prompt_len = input_ids.shape[1] - completion_len
+    if completion_len < 2 or (checkpointing_enabled(getattr(model, "module", model)) and torch.is_grad_enabled()):
+        return None
+    shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
+    if shared is None:
+        return None
+    last_prompt_logits, cache = shared
+    # the completion tokens but the last (its logit would predict past the end)
+    completions = model(input_ids=input_ids[:, prompt_len:-1], attention_mask=attention_mask[:, :-1],
+                        position_ids=position_ids[:, prompt_len:-1], use_cache=True,
+                        logits_to_keep=completion_len - 1, **cache).logits
+    # the last prompt position predicts the first completion token
+    return torch.cat([last_prompt_logits, completions], dim=1)
 
 
 def _token_logprobs(logits, targets, temperature):
@@ -335,8 +371,10 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     """
     from rollout import generate, set_checkpointing  # local import keeps `import grpo` light
 
+    # fused: one kernel for all parameters instead of a Python loop over them
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in policy.parameters())
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=cfg.betas,
-                                  weight_decay=cfg.weight_decay)
+                                  weight_decay=cfg.weight_decay, fused=fused)
     policy, optimizer = accelerator.prepare(policy, optimizer)
     model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
     if cfg.gradient_checkpointing:

@@ -16,6 +16,7 @@ silently drops the EOS token and the model is never taught to stop.
 """
 
 import importlib.util
+import inspect
 import os
 import shutil
 from dataclasses import dataclass
@@ -157,12 +158,13 @@ def completion_mask_from_eos(completion_ids, eos_ids):
 
 def generate(
     model, tokenizer, messages_list, *, group_size=1, max_new_tokens=256, temperature=1.0,
-    top_p=1.0, greedy=False, batch_size=64, desc="rollout",
+    top_p=1.0, greedy=False, batch_size=64, desc="rollout", share_prompts=True,
 ):
     """Sample `group_size` completions for each chat in `messages_list`, batched.
 
     Chunks of `batch_size` samples go through one `generate` call each. On a CUDA out-of-memory
-    error the chunk is retried once at half the size.
+    error the chunk is retried once at half the size. With `share_prompts`, the samples of one
+    prompt in a chunk share a single prefill of it (`shared_prompt_cache`).
     """
     prompts = [chat_text(tokenizer, messages) for messages in messages_list]
     prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
@@ -176,51 +178,88 @@ def generate(
                           disable=len(prompts) <= batch_size):
             chunk = prompts[start : start + batch_size]
             chunks.extend(_generate_chunk_with_retry(
-                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy))
+                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts))
     finally:
         set_checkpointing(model, checkpointing)
         model.train(was_training)
     return _merge_chunks(chunks, tokenizer, eos_token_ids(model, tokenizer), group_size)
 
 
+def checkpointing_enabled(model):
+    """Whether gradient (activation) checkpointing is on."""
+    # transformers 5.x renamed gradient_checkpointing_* to activation_checkpointing_*
+    if hasattr(model, "activation_checkpointing_enable"):
+        return model.is_activation_checkpointing
+    return model.is_gradient_checkpointing
+
+
 def set_checkpointing(model, enabled):
     """Turn gradient (activation) checkpointing on or off; returns whether it was on."""
-    # transformers 5.x renamed gradient_checkpointing_* to activation_checkpointing_*
-    new_names = hasattr(model, "activation_checkpointing_enable")
-    was_on = model.is_activation_checkpointing if new_names else model.is_gradient_checkpointing
+    was_on = checkpointing_enabled(model)
     if enabled != was_on:
-        prefix = "activation" if new_names else "gradient"
+        prefix = "activation" if hasattr(model, "activation_checkpointing_enable") else "gradient"
         getattr(model, f"{prefix}_checkpointing_{'enable' if enabled else 'disable'}")()
     return was_on
 
 
-def _generate_chunk_with_retry(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy):
+def _generate_chunk_with_retry(model, tokenizer, prompts, *settings):
     try:
-        return _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy)
+        return _generate_chunk(model, tokenizer, prompts, *settings)
     except torch.OutOfMemoryError:
         if len(prompts) == 1:
             raise
         torch.cuda.empty_cache()
         tqdm.write(f"out of memory generating {len(prompts)} samples; retrying in two halves")
         half = len(prompts) // 2
-        return [_generate_chunk(model, tokenizer, part, max_new_tokens, temperature, top_p, greedy)[0]
+        return [_generate_chunk(model, tokenizer, part, *settings)[0]
                 for part in (prompts[:half], prompts[half:])]
 
 
 @torch.no_grad()
-def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy):
+def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy, share_prompts):
     """[(prompt_ids, prompt_mask, completion_ids)]: left-padded prompts, right-padded completions."""
     tokenizer.padding_side = "left"  # decoder-only models continue from the last column
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     batch = batch.to(model.device)
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
+    # The G samples of a prompt share its prefill: run every prompt but its last token once
+    # and hand generate() the copied KV cache; it then starts from the last prompt token.
+    shared = share_prompts and shared_prompt_cache(model, batch["input_ids"][:, :-1],
+                                                   batch["attention_mask"][:, :-1])
     output = model.generate(
         **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=eos_token_ids(model, tokenizer), **sampling,
+        eos_token_id=eos_token_ids(model, tokenizer), **sampling, **(shared[1] if shared else {}),
     )
     prompt_length = batch["input_ids"].shape[1]
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
+
+
+def shared_prompt_cache(model, input_ids, attention_mask):
+    """Run each distinct row of a left-padded (B, P) batch once; copy its KV cache to its rows.
+
+    Returns None when no row repeats. Otherwise (last_logits, cache_kwargs): last_logits is
+    (B, 1, V), the logits at the last prompt position; cache_kwargs is {name: cache} to pass
+    on to the model or to generate(), where the cache holds B rows. Gradients, when on, flow
+    back through the copies to the one pass per prompt, summed over the rows that share it.
+    """
+    if input_ids.shape[1] == 0:
+        return None
+    rows = torch.cat([input_ids, attention_mask], dim=1)
+    distinct, which = torch.unique(rows, dim=0, return_inverse=True)  # which: (B,) row -> distinct
+    if len(distinct) == len(rows):
+        return None
+    arange = torch.arange(len(rows), device=rows.device)
+    first = torch.full((len(distinct),), len(rows), device=rows.device).scatter_reduce(0, which, arange, "amin")
+    core = getattr(model, "module", model)  # around a DDP wrapper: the caller's pass goes through it
+    # transformers 5.x renamed forward's past_key_values argument (and output field) to cache
+    name = "cache" if "cache" in inspect.signature(core.forward).parameters else "past_key_values"
+    position_ids = (attention_mask[first].cumsum(dim=1) - 1).clamp(min=0)
+    output = core(input_ids=input_ids[first], attention_mask=attention_mask[first],
+                  position_ids=position_ids, use_cache=True, logits_to_keep=1)
+    cache = getattr(output, name)
+    cache.batch_select_indices(which)  # (distinct, ...) -> (B, ...)
+    return output.logits[which], {name: cache}
 
 
 def _pad_to_same_width(tensors, pad_id, left=False):

@@ -73,6 +73,21 @@ def test_greedy_generation_is_deterministic(tiny_model):
     assert first.texts == second.texts
 
 
+def test_a_shared_prefill_generates_the_same_as_one_prefill_per_sample(tiny_model):
+    model, tokenizer = tiny_model
+    runs = [rollout.generate(model, tokenizer, CHATS, group_size=3, max_new_tokens=8, greedy=True,
+                             share_prompts=share) for share in (False, True)]
+    assert torch.equal(runs[0].input_ids, runs[1].input_ids)
+    # sampling draws the same tokens from the same seed either way
+    samples = []
+    for share in (False, True):
+        torch.manual_seed(5)
+        samples.append(rollout.generate(model, tokenizer, CHATS, group_size=3, max_new_tokens=8,
+                                        share_prompts=share).input_ids)
+    assert torch.equal(samples[0], samples[1])
+    assert len({tuple(row) for row in samples[0].tolist()}) > 2  # the samples differ
+
+
 def test_chunked_logprobs_match_a_plain_log_softmax(tiny_model):
     model, tokenizer = tiny_model
     torch.manual_seed(1)
@@ -90,6 +105,32 @@ def test_chunked_logprobs_match_a_plain_log_softmax(tiny_model):
     mask = rollouts.completion_mask.bool()
     assert torch.allclose(ours[mask], reference[mask], atol=1e-5)
     assert (ours[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_shared_prompts_give_the_same_logprobs_and_gradients(tiny_tokenizer, arch):
+    from conftest import make_tiny_model
+    model = make_tiny_model(tiny_tokenizer, seed=3, arch=arch)
+    torch.manual_seed(2)
+    # 3 distinct prompts of different lengths (left padding), groups of 2, one group split
+    # apart so a shared prompt's rows are not next to each other
+    chats = CHATS + [[{"role": "user", "content": "Say hi"}]]
+    rollouts = rollout.generate(model, tokenizer=tiny_tokenizer, messages_list=chats, group_size=2,
+                                max_new_tokens=8)
+    order = torch.tensor([0, 2, 1, 3, 4, 5])
+    batch = (rollouts.input_ids[order], rollouts.attention_mask[order], rollouts.completion_mask[order])
+    weights = torch.randn(batch[2].shape)
+    results = []
+    for share in (False, True):
+        model.zero_grad()
+        logprobs = completion_logprobs(model, *batch, temperature=0.9, share_prompts=share)
+        (logprobs * weights).sum().backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((logprobs.detach(), grads))
+    (plain, plain_grads), (shared, shared_grads) = results
+    assert torch.allclose(shared, plain, atol=1e-5)
+    assert plain_grads.abs().sum() > 0 and shared_grads.shape == plain_grads.shape
+    assert torch.allclose(shared_grads, plain_grads, atol=1e-5, rtol=1e-4)
 
 
 def test_logprobs_gradients_flow_through_chunks(tiny_model):
