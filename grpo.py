@@ -46,6 +46,7 @@ class GRPOConfig:
     micro_batch_size: int = 8  # samples per forward/backward: a memory knob, not an algorithm one
     generation_batch_size: int = 64  # samples per generate() call
     gradient_checkpointing: bool = False  # trade compute for activation memory
+    share_prompts: bool = True  # run each prompt once per group, not G times (same results)
     ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
     max_bad_updates: int = 3  # stop after this many non-finite updates in a row
     checkpoint_every: int = 0  # save policy, optimizer and RNG state every N steps (0 = never)
@@ -254,7 +255,8 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
                 # all-reduce gradients across processes only on the last micro-batch
                 sync = nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(policy)
                 with sync, accelerator.autocast():
-                    logprobs = completion_logprobs(policy, *batch, temperature=cfg.temperature)
+                    logprobs = completion_logprobs(policy, *batch, temperature=cfg.temperature,
+                                                  share_prompts=cfg.share_prompts)
                     old_logprobs = logprobs.detach() if reuse_first and update_index == 0 else old[micro].to(device)
                     loss, stats = grpo_loss(
                         logprobs, old_logprobs, ref[micro].to(device) if use_kl else None,
@@ -306,7 +308,8 @@ def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
         index = list(range(start, min(start + cfg.micro_batch_size, len(logprobs))))
         ids, attention, completion_mask = _micro_batch(rollouts, index, device)
         logprobs[index, : completion_mask.shape[1]] = completion_logprobs(
-            model, ids, attention, completion_mask, temperature=cfg.temperature).cpu()
+            model, ids, attention, completion_mask, temperature=cfg.temperature,
+            share_prompts=cfg.share_prompts).cpu()
     model.train(model_was_training)
     return logprobs
 
@@ -399,7 +402,8 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
             rollouts = generate(model, tokenizer, [item["messages"] for item in batch],
                                 group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
                                 temperature=cfg.temperature, top_p=cfg.top_p,
-                                batch_size=cfg.generation_batch_size, desc=f"{desc} rollout")
+                                batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
+                                share_prompts=cfg.share_prompts)
         rollout_time = time.time() - step_start
         repeated = [item for item in batch for _ in range(cfg.group_size)]
         rewards, info = reward_fn(repeated, rollouts.texts)

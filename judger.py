@@ -167,22 +167,50 @@ def llm_score(model, tokenizer, messages_list, cfg):
     return probabilities
 
 
+def common_prefix_length(sequences):
+    """How many leading items all `sequences` have in common."""
+    length = 0
+    for column in zip(*sequences):
+        if any(item != column[0] for item in column):
+            break
+        length += 1
+    return length
+
+
 def _score_chunk(model, tokenizer, messages_list):
-    """P([[1]]) for one batch of chats: left-pad the forced prefixes, read the last position."""
+    """P([[1]]) for one batch of chats, with their common prefix (the rubric) run once.
+
+    Every judge prompt starts with the same rubric and worked examples, most of its tokens. That
+    prefix goes through the model once; its KV cache is copied to every row, and only each
+    row's own part (the answer, the constraint, the forced "Verdict: [[") runs on top of it.
+    """
     rows = [forced_verdict_ids(tokenizer, rollout.chat_text(tokenizer, m)) for m in messages_list]
-    width = max(len(ids) for ids, _, _ in rows)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    # Left padding puts every row's last real token in the last column. The attention mask is
-    # built from the lengths, never from pad_token_id (pad == eos for Qwen and SmolLM2).
-    input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _, _ in rows])
-    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _, _ in rows])
-    # Positions count real tokens only, so a padded row sees the same positions as unpadded.
-    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+    ids_list = [ids for ids, _, _ in rows]
+    # the longest token prefix all rows share, leaving each row at least one token of its own
+    shared = min(common_prefix_length(ids_list), min(len(ids) for ids in ids_list) - 1)
     device = next(model.parameters()).device
+    cache = {}
+    if shared > 0:
+        name = rollout.cache_argument(model)
+        prefix = model(input_ids=torch.tensor([ids_list[0][:shared]], device=device), use_cache=True,
+                       logits_to_keep=1)
+        cache = {name: getattr(prefix, name)}
+        cache[name].batch_repeat_interleave(len(rows))  # (1, ...) -> (batch, ...)
+    tails = [ids[shared:] for ids in ids_list]
+    width = max(len(tail) for tail in tails)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    # Left padding puts every row's last real token in the last column; the padding sits between
+    # the shared prefix and the row's own tokens, masked out. The attention mask is built from the
+    # lengths, never from pad_token_id (pad == eos for Qwen and SmolLM2).
+    input_ids = torch.tensor([[pad_id] * (width - len(tail)) + tail for tail in tails])
+    tail_mask = torch.tensor([[0] * (width - len(tail)) + [1] * len(tail) for tail in tails])
+    attention_mask = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), tail_mask], dim=1)
+    # Positions count real tokens only, so a padded row sees the same positions as unpadded.
+    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)[:, shared:]
     # logits_to_keep=1: only the last position's logits, not (batch, width, vocab), which for a
     # 150k-token vocabulary would take gigabytes at batch 32.
     logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                   position_ids=position_ids.to(device), logits_to_keep=1).logits[:, -1, :]
+                   position_ids=position_ids.to(device), logits_to_keep=1, **cache).logits[:, -1, :]
     # logits: (batch, vocab)
     one_ids = torch.tensor([one for _, one, _ in rows], device=device)
     zero_ids = torch.tensor([zero for _, _, zero in rows], device=device)

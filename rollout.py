@@ -235,6 +235,12 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
 
 
+def cache_argument(model):
+    """The name of the KV cache argument of `model`'s forward (and field of its output)."""
+    # transformers 5.x renamed past_key_values to cache
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def shared_prompt_cache(model, input_ids, attention_mask):
     """Run each distinct row of a left-padded (B, P) batch once; copy its KV cache to its rows.
 
@@ -252,8 +258,7 @@ def shared_prompt_cache(model, input_ids, attention_mask):
     arange = torch.arange(len(rows), device=rows.device)
     first = torch.full((len(distinct),), len(rows), device=rows.device).scatter_reduce(0, which, arange, "amin")
     core = getattr(model, "module", model)  # around a DDP wrapper: the caller's pass goes through it
-    # transformers 5.x renamed forward's past_key_values argument (and output field) to cache
-    name = "cache" if "cache" in inspect.signature(core.forward).parameters else "past_key_values"
+    name = cache_argument(core)
     position_ids = (attention_mask[first].cumsum(dim=1) - 1).clamp(min=0)
     output = core(input_ids=input_ids[first], attention_mask=attention_mask[first],
                   position_ids=position_ids, use_cache=True, logits_to_keep=1)

@@ -3,15 +3,19 @@
 A step = sample 4 prompts x group 4 = 16 completions (<= 32 new tokens), reward them, compute
 group advantages, and make one AdamW update with the token-mean clipped loss (TRL loss_type
 "dapo": sum over active tokens / active tokens in the batch). beta = 0 (no reference model),
-eps 0.2 / 0.3, temperature 1.0, top_p 1.0, lr 1e-6, weight decay 0.01, grad clip 1.0, float32.
-Our dual clip is set to 1e9 (TRL has none), which makes it a no-op. TRL's default gradient
-checkpointing (True in its GRPOConfig) is turned off, as ours is by default.
+eps 0.2 / 0.3, temperature 1.0, top_p 1.0, top_k off, lr 1e-6, weight decay 0.01, grad clip
+1.0, float32. Our dual clip is set to 1e9 (TRL has none), which makes it a no-op. TRL's default
+gradient checkpointing (True in its GRPOConfig) is turned off, as ours is by default.
 
-Each side runs in its own subprocess (so peak RSS is per side), back to back: 1 warm-up step,
-then N timed steps. Reported per side: median step time (generation + reward + update; TRL's
-from Trainer callbacks on_step_begin -> on_step_end, ours from grpo.train's "step_time"),
-completion tokens/s (completion tokens / step time, medians), and memory: peak RSS
-(getrusage ru_maxrss) and its delta over the RSS just before the first step.
+Interleaved: each side runs in its own process (so peak RSS is per side) and waits for the
+parent's go before every step, so the two take turns step by step (1 warm-up, then N timed),
+swapping who goes first each step; whichever waits sits idle and takes no CPU. Reported per
+side: median step time (generation + reward + update; TRL's from Trainer callbacks
+on_step_begin -> on_step_end, ours from grpo.train's "step_time"), completion tokens/s (median
+of tokens / step time) and peak RSS (getrusage ru_maxrss), then the ratio.
+
+Sides: "ours" (defaults: each prompt's prefill and prompt pass shared by its group), "trl",
+and optionally "ours-unshared" (GRPOConfig.share_prompts=False) to show what the sharing buys.
 
 Models: "tiny" = a random Qwen2 (hidden 512, 8 layers, 8 heads, 2 KV heads, intermediate 1408,
 ~23M params) with the offline test tokenizer; "smollm2" = SmolLM2-135M-Instruct (cached GGUF).
@@ -19,7 +23,7 @@ Models: "tiny" = a random Qwen2 (hidden 512, 8 layers, 8 heads, 2 KV heads, inte
 TRL is installed only for this benchmark (`pip install trl`); it is not a project dependency.
 
     python bench/vs_trl.py                  # both models, 5 timed steps; writes bench/results/vs_trl.txt
-    python bench/vs_trl.py --models tiny --steps 5
+    python bench/vs_trl.py --models tiny --steps 5 --sides ours trl ours-unshared
 """
 
 import argparse
@@ -77,18 +81,35 @@ def prompts(n):
     return [[{"role": "user", "content": json.loads(line)["prompt"]}] for line in lines]
 
 
-def run_ours(model, tokenizer, chats, steps):
+BENCH = "BENCH "  # marks the lines of the parent <-> child protocol on stdout
+
+
+def wait_for_go():
+    if sys.stdin.readline().strip() != "go":
+        sys.exit(0)  # the parent is done with us
+
+
+def report(**fields):
+    print(BENCH + json.dumps(fields), flush=True)
+
+
+def run_ours(model, tokenizer, chats, steps, share_prompts=True):
     from accelerate import Accelerator
     import grpo
     cfg = grpo.GRPOConfig(group_size=GROUP, max_new_tokens=MAX_NEW, prompts_per_step=PROMPTS,
                           prompts_per_update=PROMPTS, lr=LR, beta=0.0, eps_low=0.2, eps_high=0.3,
                           dual_clip=1e9, aggregation="token-mean", temperature=1.0, top_p=1.0,
-                          micro_batch_size=GROUP * PROMPTS, generation_batch_size=GROUP * PROMPTS)
-    rows = []
+                          micro_batch_size=GROUP * PROMPTS, generation_batch_size=GROUP * PROMPTS,
+                          share_prompts=share_prompts)
+
+    def log(row):  # called at the end of each step, after its step_time is taken
+        report(step_s=row["step_time"], tokens=row["completion_len_mean"] * GROUP * PROMPTS)
+        wait_for_go()
+
+    wait_for_go()
     grpo.train(model, tokenizer, [{"messages": c} for c in chats],
                lambda items, texts: (reward_fn(texts), {}), cfg, Accelerator(cpu=True),
-               max_steps=steps, log=rows.append, desc="ours")
-    return [(r["step_time"], r["completion_len_mean"] * GROUP * PROMPTS) for r in rows]
+               max_steps=steps, log=log, desc="ours")
 
 
 def run_trl(model, tokenizer, chats, steps):
@@ -96,24 +117,20 @@ def run_trl(model, tokenizer, chats, steps):
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    def reward(prompts, completions, **kwargs):
+    tokens = []
+
+    def reward(prompts, completions, completion_ids, **kwargs):
+        tokens.append(sum(len(ids) for ids in completion_ids))
         return reward_fn([c[-1]["content"] if isinstance(c, list) else c for c in completions])
 
-    class Timer(TrainerCallback):
-        def __init__(self):
-            self.times, self.tokens = [], []
-
+    class Turns(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
+            wait_for_go()
             self.start = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
-            self.times.append(time.perf_counter() - self.start)
+            report(step_s=time.perf_counter() - self.start, tokens=tokens[-1])
 
-        def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "completions/mean_length" in logs:
-                self.tokens.append(logs["completions/mean_length"] * GROUP * PROMPTS)
-
-    timer = Timer()
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(output_dir=out, use_cpu=True, report_to="none", max_steps=steps,
                           per_device_train_batch_size=GROUP * PROMPTS, gradient_accumulation_steps=1,
@@ -126,32 +143,88 @@ def run_trl(model, tokenizer, chats, steps):
                           gradient_checkpointing=False)  # TRL defaults to True; ours to False
         trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[reward], args=args,
                               train_dataset=Dataset.from_list([{"prompt": c} for c in chats]),
-                              callbacks=[timer])
+                              callbacks=[Turns()])
         trainer.train()
-    return list(zip(timer.times, timer.tokens))
 
 
 def child(side, model_name, steps):
-    """One side in this process; prints one JSON line with its measurements."""
+    """One side in this process: a step per "go" on stdin, a BENCH line on stdout after each."""
     torch.set_num_threads(2)
     model, tokenizer = load_model(model_name)
-    params = sum(p.numel() for p in model.parameters())
-    chats = prompts(PROMPTS * (steps + 1))
-    rss0 = rss_now_mb()
-    rows = (run_ours if side == "ours" else run_trl)(model, tokenizer, chats, steps + 1)
-    timed = rows[1:]  # drop the warm-up step
-    step = statistics.median(t for t, _ in timed)
-    print(json.dumps({"side": side, "params": params, "steps": len(timed), "step_s": step,
-                      "steps_s": [round(t, 3) for t, _ in timed],
-                      "tok_per_s": statistics.median(n / t for t, n in timed),
-                      "tokens": statistics.median(n for _, n in timed),
-                      "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
-                      "peak_delta_mb": peak_rss_mb() - rss0}))
+    chats = prompts(PROMPTS * steps)
+    report(params=sum(p.numel() for p in model.parameters()), rss_before_mb=rss_now_mb())
+    if side == "trl":
+        run_trl(model, tokenizer, chats, steps)
+    else:
+        run_ours(model, tokenizer, chats, steps, share_prompts=side == "ours")
+    report(peak_rss_mb=peak_rss_mb())
+
+
+class Side:
+    """A child process running one side, driven a step at a time."""
+
+    def __init__(self, side, model_name, steps):
+        self.name = side
+        cmd = [sys.executable, __file__, "--child", side, model_name, "--steps", str(steps)]
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        self.info = self.read()  # params, RSS before the first step
+
+    def read(self):
+        for line in self.process.stdout:
+            if line.startswith(BENCH):
+                return json.loads(line[len(BENCH):])
+        sys.exit(f"{self.name} exited early (code {self.process.wait()}); "
+                 f"run it alone with --child {self.name} ... to see why")
+
+    def step(self):
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def finish(self):
+        self.process.stdin.write("go\n")  # lets the last log callback return
+        self.process.stdin.flush()
+        self.info.update(self.read())
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare(model_name, sides, steps):
+    """Run the sides in turns for 1 + steps steps; returns the report lines."""
+    runs = {name: Side(name, model_name, steps + 1) for name in sides}
+    rows = {name: [] for name in sides}
+    for step in range(steps + 1):
+        order = sides if step % 2 == 0 else sides[::-1]
+        for name in order:
+            rows[name].append(runs[name].step())
+    for run in runs.values():
+        run.finish()
+    lines = [f"\nmodel {model_name} ({runs[sides[0]].info['params'] / 1e6:.1f}M params)"]
+    results = {}
+    for name in sides:
+        timed = rows[name][1:]  # drop the warm-up step
+        info = runs[name].info
+        results[name] = step = statistics.median(r["step_s"] for r in timed)
+        lines.append(f"  {name:13s}: median step {step:.3f} s {[round(r['step_s'], 2) for r in timed]}, "
+                     f"{statistics.median(r['tokens'] for r in timed):.0f} completion tokens/step, "
+                     f"{statistics.median(r['tokens'] / r['step_s'] for r in timed):.1f} tok/s, "
+                     f"peak RSS {info['peak_rss_mb']:.0f} MB (+{info['peak_rss_mb'] - info['rss_before_mb']:.0f} "
+                     f"MB over {info['rss_before_mb']:.0f} MB before step 1)")
+    if "trl" in sides:
+        for name in (n for n in sides if n != "trl"):
+            ratio = results[name] / results["trl"]
+            mem_ok = runs[name].info["peak_rss_mb"] <= runs["trl"].info["peak_rss_mb"]
+            lines.append(f"  {name}/TRL step time {ratio:.2f}x; goal <= 0.7x at no more peak memory: "
+                         f"{'MET' if ratio <= 0.7 and mem_ok else 'NOT met'} "
+                         f"(time {'ok' if ratio <= 0.7 else 'no'}, peak RSS {'ok' if mem_ok else 'no'})")
+    return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["tiny", "smollm2"])
+    parser.add_argument("--sides", nargs="+", default=["ours", "trl"], choices=["ours", "trl", "ours-unshared"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per side (after 1 warm-up)")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,28 +236,13 @@ def main():
     lines = [f"GRPO step: ours vs TRL {trl.__version__} GRPOTrainer (transformers {transformers.__version__}, "
              f"torch {torch.__version__}), CPU float32, 2 threads, {PROMPTS} prompts x {GROUP} = "
              f"{PROMPTS * GROUP} samples, <= {MAX_NEW} new tokens, beta 0, 1 update/step",
-             f"1 warm-up + {args.steps} timed steps per side, each side in its own subprocess, back to back"]
+             f"1 warm-up + {args.steps} timed steps per side; sides in their own processes, taking "
+             f"turns step by step ({', '.join(args.sides)})"]
     for model_name in args.models:
-        res = {}
-        for side in ("ours", "trl"):
-            cmd = [sys.executable, __file__, "--child", side, model_name, "--steps", str(args.steps)]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-            if out.returncode:
-                sys.exit(f"{side}/{model_name} failed:\n{out.stderr[-4000:]}")
-            res[side] = json.loads(out.stdout.strip().splitlines()[-1])
-        lines.append(f"\nmodel {model_name} ({res['ours']['params'] / 1e6:.1f}M params)")
-        for side, r in res.items():
-            lines.append(f"  {side:4s}: median step {r['step_s']:.3f} s {r['steps_s']}, "
-                         f"{r['tokens']:.0f} completion tokens/step, {r['tok_per_s']:.1f} tok/s, "
-                         f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['peak_delta_mb']:.0f} MB over "
-                         f"{r['rss_before_mb']:.0f} MB before step 1)")
-        ratio = res["ours"]["step_s"] / res["trl"]["step_s"]
-        mem_ok = res["ours"]["peak_rss_mb"] <= res["trl"]["peak_rss_mb"]
-        lines.append(f"  ours/TRL step time {ratio:.2f}x; goal <= 0.7x at no more peak memory: "
-                     f"{'MET' if ratio <= 0.7 and mem_ok else 'NOT met'} "
-                     f"(time {'ok' if ratio <= 0.7 else 'no'}, peak RSS {'ok' if mem_ok else 'no'})")
+        lines += compare(model_name, args.sides, args.steps)
+        print("\n".join(lines[-len(args.sides) - 2:]), flush=True)
     text = "\n".join(lines)
-    print(text)
+    print("\n" + text)
     (REPO / "bench" / "results").mkdir(exist_ok=True)
     (REPO / "bench" / "results" / "vs_trl.txt").write_text(text + "\n")
 
