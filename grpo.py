@@ -4,7 +4,8 @@ Both trained SEIF roles (the Instructor and the Follower) use exactly this code;
 reward functions differ. The settings are SEIF's (see GRPOConfig). Read top to bottom:
 
     group_advantages   rewards -> one advantage per sample, normalised within its group
-    completion_logprobs  model -> per-token log-probs of the completion (chunked, no full-vocab fp32)
+    completion_logprobs  model -> per-token log-probs of the completion (chunked, no full-vocab
+                       fp32; each group's shared prompt runs once)
     grpo_loss          PPO clip + DAPO clip-higher + dual clip + k3 KL, three aggregations
     train_step         old/ref log-probs, then micro-batched updates with gradient accumulation
 

@@ -10,9 +10,10 @@ gradient checkpointing (True in its GRPOConfig) is turned off, as ours is by def
 Interleaved: each side runs in its own process (so peak RSS is per side) and waits for the
 parent's go before every step, so the two take turns step by step (1 warm-up, then N timed),
 swapping who goes first each step; whichever waits sits idle and takes no CPU. Reported per
-side: median step time (generation + reward + update; TRL's from Trainer callbacks
-on_step_begin -> on_step_end, ours from grpo.train's "step_time"), completion tokens/s (median
-of tokens / step time) and peak RSS (getrusage ru_maxrss), then the ratio.
+side: median step time (wall time from the parent's go to the side's report: generation,
+reward, update and the side's own per-step logging; for TRL from one on_step_begin to the next,
+for ours from the start of the step to the end of grpo.train's log call), completion tokens/s
+(median of tokens / step time) and peak RSS (getrusage ru_maxrss), then the ratio.
 
 Sides: "ours" (defaults: each prompt's prefill and prompt pass shared by its group), "trl",
 and optionally "ours-unshared" (GRPOConfig.share_prompts=False) to show what the sharing buys.
@@ -85,8 +86,10 @@ BENCH = "BENCH "  # marks the lines of the parent <-> child protocol on stdout
 
 
 def wait_for_go():
+    """Block until the parent says go; returns the time it did."""
     if sys.stdin.readline().strip() != "go":
         sys.exit(0)  # the parent is done with us
+    return time.perf_counter()
 
 
 def report(**fields):
@@ -102,11 +105,13 @@ def run_ours(model, tokenizer, chats, steps, share_prompts=True):
                           micro_batch_size=GROUP * PROMPTS, generation_batch_size=GROUP * PROMPTS,
                           share_prompts=share_prompts)
 
-    def log(row):  # called at the end of each step, after its step_time is taken
-        report(step_s=row["step_time"], tokens=row["completion_len_mean"] * GROUP * PROMPTS)
-        wait_for_go()
+    start = []
 
-    wait_for_go()
+    def log(row):  # called at the end of each step
+        report(step_s=time.perf_counter() - start[-1], tokens=row["completion_len_mean"] * GROUP * PROMPTS)
+        start.append(wait_for_go())
+
+    start.append(wait_for_go())
     grpo.train(model, tokenizer, [{"messages": c} for c in chats],
                lambda items, texts: (reward_fn(texts), {}), cfg, Accelerator(cpu=True),
                max_steps=steps, log=log, desc="ours")
@@ -124,12 +129,21 @@ def run_trl(model, tokenizer, chats, steps):
         return reward_fn([c[-1]["content"] if isinstance(c, list) else c for c in completions])
 
     class Turns(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kw):
-            wait_for_go()
-            self.start = time.perf_counter()
+        """A step runs from one on_step_begin to the next (or to the end of training), so TRL's
+        own per-step work after on_step_end (logging) is inside it, as ours is."""
+        start = None
 
-        def on_step_end(self, args, state, control, **kw):
-            report(step_s=time.perf_counter() - self.start, tokens=tokens[-1])
+        def end_of_step(self):
+            if self.start is not None:
+                report(step_s=time.perf_counter() - self.start, tokens=tokens[-1])
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.end_of_step()
+            self.start = wait_for_go()
+
+        def on_train_end(self, args, state, control, **kw):
+            self.end_of_step()
+            wait_for_go()  # stay idle until every side is done: no teardown beside their steps
 
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(output_dir=out, use_cpu=True, report_to="none", max_steps=steps,
@@ -183,10 +197,9 @@ class Side:
         return self.read()
 
     def finish(self):
-        self.process.stdin.write("go\n")  # lets the last log callback return
-        self.process.stdin.flush()
-        self.info.update(self.read())
+        self.process.stdin.write("go\n")  # each side waits for this after its last step
         self.process.stdin.close()
+        self.info.update(self.read())
         self.process.wait()
 
 
@@ -198,7 +211,7 @@ def compare(model_name, sides, steps):
         order = sides if step % 2 == 0 else sides[::-1]
         for name in order:
             rows[name].append(runs[name].step())
-    for run in runs.values():
+    for run in runs.values():  # only now, with every step done, may the sides wind down
         run.finish()
     lines = [f"\nmodel {model_name} ({runs[sides[0]].info['params'] / 1e6:.1f}M params)"]
     results = {}
