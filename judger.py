@@ -14,7 +14,9 @@ instead of the LLM. Set `rules=False` to judge everything with the LLM, as SEIF 
 Two ways to ask the LLM (`JudgerConfig.llm`):
   "generate"  the judge writes a short analysis and ends with [[1]]/[[0]], as in SEIF;
   "score"     one forward pass with the reply forced up to the verdict digit, then
-              P([[1]]) against P([[0]]): no sampling, about 100x less compute.
+              P([[1]]) against P([[0]]): no sampling, and the rubric shared by every prompt
+              runs once per batch. 18.8x the verdicts/s of generate mode on CPU with SmolLM2
+              (bench/judge.py).
 
 Reads: (answer, constraint) pairs in memory. Writes: nothing; `judge` returns the verdicts.
 
