@@ -257,12 +257,16 @@ def shared_prompt_cache(model, input_ids, attention_mask):
         return None
     arange = torch.arange(len(rows), device=rows.device)
     first = torch.full((len(distinct),), len(rows), device=rows.device).scatter_reduce(0, which, arange, "amin")
-    core = getattr(model, "module", model)  # around a DDP wrapper: the caller's pass goes through it
-    name = cache_argument(core)
+    # Around a DDP wrapper, so that only the caller's pass goes through it (DDP expects one
+    # forward per backward). FSDP and DeepSpeed wrappers must be called: they gather the weights.
+    core = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    name = cache_argument(getattr(core, "module", core))
     position_ids = (attention_mask[first].cumsum(dim=1) - 1).clamp(min=0)
     output = core(input_ids=input_ids[first], attention_mask=attention_mask[first],
                   position_ids=position_ids, use_cache=True, logits_to_keep=1)
-    cache = getattr(output, name)
+    cache = getattr(output, name, None)
+    if cache is None:  # a model that returns no KV cache: nothing to share
+        return None
     cache.batch_select_indices(which)  # (distinct, ...) -> (B, ...)
     return output.logits[which], {name: cache}
 

@@ -133,6 +133,21 @@ def test_shared_prompts_give_the_same_logprobs_and_gradients(tiny_tokenizer, arc
     assert torch.allclose(shared_grads, plain_grads, atol=1e-5, rtol=1e-4)
 
 
+def test_shared_prompts_with_gradient_checkpointing_match_too(tiny_model):
+    model, tokenizer = tiny_model
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=6)
+    batch = (rollouts.input_ids, rollouts.attention_mask, rollouts.completion_mask)
+    plain = completion_logprobs(model, *batch, share_prompts=False).detach()
+    model.train()
+    rollout.set_checkpointing(model, True)
+    for grad in (False, True):  # no-grad passes share; with gradients it runs unshared
+        with torch.set_grad_enabled(grad):
+            logprobs = completion_logprobs(model, *batch)
+        assert torch.allclose(logprobs.detach(), plain, atol=1e-5)
+    logprobs.sum().backward()
+    assert model.lm_head.weight.grad.abs().sum() > 0
+
+
 def test_logprobs_gradients_flow_through_chunks(tiny_model):
     model, tokenizer = tiny_model
     rollouts = rollout.generate(model, tokenizer, CHATS, max_new_tokens=5)
