@@ -120,10 +120,16 @@ def _apply_override(settings, assignment):
         raise UserError(f"--set {assignment}: expected SECTION.FIELD=VALUE with SECTION one of "
                         f"{[f.name for f in dataclasses.fields(settings)]} and a field of that section")
     current = getattr(section, key)
+    booleans = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
     try:
-        value = (text.lower() in ("1", "true", "yes") if isinstance(current, bool)
-                 else type(current)(text) if current is not None and not isinstance(current, tuple)
-                 else json.loads(text))
+        if isinstance(current, bool):
+            if text.lower() not in booleans:
+                raise ValueError(text)
+            value = booleans[text.lower()]
+        elif current is not None and not isinstance(current, tuple):
+            value = type(current)(text)
+        else:
+            value = json.loads(text)
     except ValueError:
         raise UserError(f"--set {assignment}: {text!r} is not a valid {type(current).__name__}") from None
     setattr(section, key, value)

@@ -85,11 +85,19 @@ def test_rerun_skips_finished_stages(tiny_model_dir, tmp_path, monkeypatch, caps
     ("follower_grpo.group_size=1", "at least 2"),
     ("nosuch.field=1", "SECTION.FIELD=VALUE"),
     ("loop.rounds=many", "not a valid int"),
+    ("follower_grpo.share_prompts=maybe", "not a valid bool"),
 ])
 def test_bad_settings_are_one_line_errors(assignment, message):
     args = loop.argparse.Namespace(preset=None, model=None, helper=None, seeds=None, name=None, set=[assignment])
     with pytest.raises(UserError, match=message):
         loop.settings_from(args)
+
+
+def test_settings_parse_booleans_both_ways():
+    args = loop.argparse.Namespace(preset=None, model=None, helper=None, seeds=None, name=None,
+                                   set=["follower_grpo.share_prompts=false", "follower_grpo.ref_on_cpu=Yes"])
+    settings = loop.settings_from(args)
+    assert settings.follower_grpo.share_prompts is False and settings.follower_grpo.ref_on_cpu is True
 
 
 def test_evaluation_is_skipped_when_the_hub_cannot_be_reached(tiny_model_dir, tmp_path, monkeypatch, capsys):
