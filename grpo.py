@@ -92,8 +92,9 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
     completion_len = completion_mask.shape[1]
     # left padding: positions count real tokens only, exactly as generate() numbered them
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    logits = _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len) \
-        if share_prompts else None
+    logits = None
+    if share_prompts:
+        logits = _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len)
     if logits is None:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                        logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
@@ -129,7 +130,8 @@ def _prompt_shared_logits(model, input_ids, attention_mask, position_ids, comple
     from rollout import checkpointing_enabled, shared_prompt_cache
 
     prompt_len = input_ids.shape[1] - completion_len
-    if completion_len < 2 or (checkpointing_enabled(getattr(model, "module", model)) and torch.is_grad_enabled()):
+    checkpointing = checkpointing_enabled(getattr(model, "module", model))
+    if completion_len < 2 or (checkpointing and torch.is_grad_enabled()):
         return None
     shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
     if shared is None:

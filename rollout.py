@@ -225,11 +225,13 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
                                                    "top_p": top_p, "top_k": 0}
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
-    shared = share_prompts and shared_prompt_cache(model, batch["input_ids"][:, :-1],
-                                                   batch["attention_mask"][:, :-1])
+    cache = {}
+    if share_prompts:
+        shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
+        cache = shared[1] if shared else {}
     output = model.generate(
         **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=eos_token_ids(model, tokenizer), **sampling, **(shared[1] if shared else {}),
+        eos_token_id=eos_token_ids(model, tokenizer), **sampling, **cache,
     )
     prompt_length = batch["input_ids"].shape[1]
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
