@@ -105,7 +105,7 @@ def run_ours(model, tokenizer, chats, steps, share_prompts=True):
                           micro_batch_size=GROUP * PROMPTS, generation_batch_size=GROUP * PROMPTS,
                           share_prompts=share_prompts)
 
-    start = []
+    start = []  # when each step began: a list, so that log() can append to it
 
     def log(row):  # called at the end of each step
         report(step_s=time.perf_counter() - start[-1], tokens=row["completion_len_mean"] * GROUP * PROMPTS)
