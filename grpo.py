@@ -136,13 +136,13 @@ def _prompt_shared_logits(model, input_ids, attention_mask, position_ids, comple
     shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
     if shared is None:
         return None
-    last_prompt_logits, cache = shared
+    last_prompt_logits, which, cache = shared
     # the completion tokens but the last (its logit would predict past the end)
     completions = model(input_ids=input_ids[:, prompt_len:-1], attention_mask=attention_mask[:, :-1],
                         position_ids=position_ids[:, prompt_len:-1], use_cache=True,
                         logits_to_keep=completion_len - 1, **cache).logits
     # the last prompt position predicts the first completion token
-    return torch.cat([last_prompt_logits, completions], dim=1)
+    return torch.cat([last_prompt_logits[which], completions], dim=1)
 
 
 def _token_logprobs(logits, targets, temperature):

@@ -228,7 +228,7 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     cache = {}
     if share_prompts:
         shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
-        cache = shared[1] if shared else {}
+        cache = shared[2] if shared else {}
     output = model.generate(
         **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=eos_token_ids(model, tokenizer), **sampling, **cache,
@@ -246,31 +246,31 @@ def cache_argument(model):
 def shared_prompt_cache(model, input_ids, attention_mask):
     """Run each distinct row of a left-padded (B, P) batch once; copy its KV cache to its rows.
 
-    Returns None when no row repeats. Otherwise (last_logits, cache_kwargs): last_logits is
-    (B, 1, V), the logits at the last prompt position; cache_kwargs is {name: cache} to pass
-    on to the model or to generate(), where the cache holds B rows. Gradients, when on, flow
-    back through the copies to the one pass per prompt, summed over the rows that share it.
+    Returns None when no row repeats. Otherwise (last_logits, which, cache_kwargs): last_logits
+    is (distinct, 1, V), the logits at the last prompt position of each distinct row, and
+    which (B,) says which distinct row each row is; cache_kwargs is {name: cache} to pass on to
+    the model or to generate(), where the cache holds B rows. Gradients, when on, flow back
+    through the copies to the one pass per prompt, summed over the rows that share it.
     """
     if input_ids.shape[1] == 0:
         return None
-    rows = torch.cat([input_ids, attention_mask], dim=1)
-    distinct, which = torch.unique(rows, dim=0, return_inverse=True)  # which: (B,) row -> distinct
-    if len(distinct) == len(rows):
+    width = input_ids.shape[1]
+    distinct, which = torch.unique(torch.cat([input_ids, attention_mask], dim=1), dim=0, return_inverse=True)
+    if len(distinct) == len(input_ids):
         return None
-    arange = torch.arange(len(rows), device=rows.device)
-    first = torch.full((len(distinct),), len(rows), device=rows.device).scatter_reduce(0, which, arange, "amin")
+    distinct_ids, distinct_mask = distinct[:, :width], distinct[:, width:]
     # Around a DDP wrapper, so that only the caller's pass goes through it (DDP expects one
     # forward per backward). FSDP and DeepSpeed wrappers must be called: they gather the weights.
     core = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     name = cache_argument(getattr(core, "module", core))
-    position_ids = (attention_mask[first].cumsum(dim=1) - 1).clamp(min=0)
-    output = core(input_ids=input_ids[first], attention_mask=attention_mask[first],
-                  position_ids=position_ids, use_cache=True, logits_to_keep=1)
+    position_ids = (distinct_mask.cumsum(dim=1) - 1).clamp(min=0)
+    output = core(input_ids=distinct_ids, attention_mask=distinct_mask, position_ids=position_ids,
+                  use_cache=True, logits_to_keep=1)
     cache = getattr(output, name, None)
     if cache is None:  # a model that returns no KV cache: nothing to share
         return None
     cache.batch_select_indices(which)  # (distinct, ...) -> (B, ...)
-    return output.logits[which], {name: cache}
+    return output.logits, which, {name: cache}
 
 
 def _pad_to_same_width(tensors, pad_id, left=False):
