@@ -45,18 +45,13 @@ def rewards(helper, tokenizer, items, texts, judger_cfg):
     go to the Judger in one call.
     """
     answers = [extract_answer(text) for text in texts]
-    pairs, owners = [], []
-    for index, (item, answer) in enumerate(zip(items, answers)):
-        if answer is not None:
-            pairs.extend((answer, constraint) for constraint in item["constraints"])
-            owners.extend([index] * len(item["constraints"]))
-    verdicts = judger.judge(helper, tokenizer, pairs, judger_cfg)
-    followed, counts = [0.0] * len(items), [0] * len(items)
-    for owner, verdict in zip(owners, verdicts):
-        followed[owner] += verdict
-        counts[owner] += 1
-    rewards = [followed[i] / counts[i] if counts[i] else 0.0 for i in range(len(items))]
-    info = {"format_pass": sum(a is not None for a in answers) / len(answers),
+    answered = [i for i, answer in enumerate(answers) if answer is not None]
+    fractions, verdicts = judger.followed_fractions(
+        helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg)
+    rewards = [0.0] * len(items)  # a reply that fails the format gate gets 0
+    for i, fraction in zip(answered, fractions):
+        rewards[i] = fraction
+    info = {"format_pass": len(answered) / len(answers),
             "constraints_followed": sum(verdicts) / len(verdicts) if verdicts else 0.0}
     return rewards, info
 

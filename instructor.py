@@ -163,12 +163,11 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
         chats = [follower.messages(evolved_instruction(items[i]["seed"], constraints)) for i, constraints in valid]
         answers = rollout.generate(helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens,
                                    desc="helper answers").texts
-    pairs = [(_judged_text(answer), c) for answer, (_, constraints) in zip(answers, valid) for c in constraints]
-    verdicts = iter(judger.judge(helper, tokenizer, pairs, judger_cfg))
+    answered_sets = [(_judged_text(answer), constraints) for answer, (_, constraints) in zip(answers, valid)]
+    fractions, _ = judger.followed_fractions(helper, tokenizer, answered_sets, judger_cfg)
     result = [0.0] * len(texts)
-    for i, constraints in valid:
-        followed = sum(next(verdicts) for _ in constraints)
-        result[i] = 1.0 - followed / len(constraints)
+    for (i, _), followed in zip(valid, fractions):
+        result[i] = 1.0 - followed
     info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
             "mapped_fraction": _mapped_fraction([c for _, cs in valid for c in cs])}
     return result, info

@@ -276,6 +276,22 @@ def judge(model, tokenizer, pairs, cfg=None):
     return verdicts
 
 
+def followed_fractions(model, tokenizer, answered_sets, cfg=None):
+    """For each (answer, constraints) set, the mean verdict over its constraints (0.0 if none).
+
+    This is what both trained roles' rewards are made of. Every pair of every set goes to
+    `judge` in one batched call. Returns (fractions, verdicts), verdicts flat in set order.
+    """
+    pairs = [(answer, constraint) for answer, constraints in answered_sets for constraint in constraints]
+    verdicts = judge(model, tokenizer, pairs, cfg)
+    fractions, start = [], 0
+    for _, constraints in answered_sets:
+        count = len(constraints)
+        fractions.append(sum(verdicts[start : start + count]) / count if count else 0.0)
+        start += count
+    return fractions, verdicts
+
+
 # -----------------------------------------------------------------------------
 # Command line: judge one answer against one constraint by hand
 
