@@ -133,6 +133,12 @@ def evolved_instruction(seed, constraints):
     return seed + "\n" + "\n".join(c["text"] for c in constraints)
 
 
+def instruction_row(round_index, mode, seed, constraints, expected_count):
+    """One row of a round's instructions file, as the Follower trains on it."""
+    return {"round": round_index, "mode": mode, "seed": seed, "constraints": constraints,
+            "expected_count": expected_count, "instruction": evolved_instruction(seed, constraints)}
+
+
 def training_items(seeds, cfg, rng):
     """One grpo.train item per seed, each with its prompt mode drawn 50/50."""
     items = []
@@ -169,7 +175,7 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     for (i, _), followed in zip(valid, fractions):
         result[i] = 1.0 - followed
     info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
-            "mapped_fraction": _mapped_fraction([c for _, cs in valid for c in cs])}
+            "mapped_fraction": mapped_fraction([c for _, cs in valid for c in cs])}
     return result, info
 
 
@@ -179,7 +185,8 @@ def _judged_text(answer):
     return extracted if extracted is not None else judger.strip_think(answer)
 
 
-def _mapped_fraction(constraints):
+def mapped_fraction(constraints):
+    """The share of `constraints` that map to an IFEval rule (0.0 for none)."""
     return sum(c["ifeval_id"] is not None for c in constraints) / len(constraints) if constraints else 0.0
 
 
@@ -207,8 +214,7 @@ def template_rows(seeds, round_index, rng):
         chosen = rng.sample(TEMPLATE_CONSTRAINTS, 3)
         constraints = [{"text": ifeval_checks.describe(id_, kwargs), "ifeval_id": id_, "kwargs": kwargs}
                        for id_, kwargs in chosen]
-        rows.append({"round": round_index, "mode": "template", "seed": seed, "constraints": constraints,
-                     "expected_count": 3, "instruction": evolved_instruction(seed, constraints)})
+        rows.append(instruction_row(round_index, "template", seed, constraints, expected_count=3))
     return rows
 
 
@@ -231,9 +237,8 @@ def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens
             counts["wrong_count"] += 1
         else:
             constraints = constraint_dicts(parsed, item["mode"], item["seed"])
-            rows.append({"round": round_index, "mode": item["mode"], "seed": item["seed"],
-                         "constraints": constraints, "expected_count": item["expected_count"],
-                         "instruction": evolved_instruction(item["seed"], constraints)})
+            rows.append(instruction_row(round_index, item["mode"], item["seed"], constraints,
+                                        item["expected_count"]))
     return rows, counts
 
 

@@ -332,9 +332,9 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
 
 def _mapped_share(rows):
     verifiable = [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]]
-    mapped = sum(c["ifeval_id"] is not None for c in verifiable)
-    return {"verifiable_constraints": len(verifiable), "mapped": mapped,
-            "mapped_fraction": mapped / len(verifiable) if verifiable else 0.0}
+    return {"verifiable_constraints": len(verifiable),
+            "mapped": sum(c["ifeval_id"] is not None for c in verifiable),
+            "mapped_fraction": instructor.mapped_fraction(verifiable)}
 
 
 def evaluate_into(settings, model_path, out_dir, log):
@@ -361,9 +361,15 @@ def evaluate_into(settings, model_path, out_dir, log):
     print(f"IFEval ({len(rows)} prompts) {model_path}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
 
 
-def _log(metrics_path, stage_name, row):
+def _stage_parts(stage_name):
+    """"round_2/follower" -> (2, "follower")."""
     round_part, role = stage_name.split("/")
-    row = {"role": role, "round": int(round_part.split("_")[1]), **row}
+    return int(round_part.split("_")[1]), role
+
+
+def _log(metrics_path, stage_name, row):
+    round_index, role = _stage_parts(stage_name)
+    row = {"role": role, "round": round_index, **row}
     append_jsonl(metrics_path, row)
     print_metrics(row)
 
@@ -372,8 +378,7 @@ def _drop_metrics(metrics_path, stage_name, after_step=None):
     """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
     if not metrics_path.exists() or not metrics_path.stat().st_size:
         return
-    round_part, role = stage_name.split("/")
-    round_index = int(round_part.split("_")[1])
+    round_index, role = _stage_parts(stage_name)
     rows = read_jsonl(metrics_path)
     kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
                                     and (after_step is None or r.get("step", -1) > after_step))]

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import grpo  # noqa: E402
 import ifeval_checks  # noqa: E402
+import instructor  # noqa: E402
 import rollout  # noqa: E402
 from data import default_seeds_path, read_prompts, run_cli, write_json  # noqa: E402
 
@@ -117,7 +118,7 @@ def make_item(seed, rng):
     for family in ids:
         kwargs, text = FAMILIES[family](rng)
         constraints.append({"ifeval_id": family, "kwargs": kwargs, "text": text})
-    instruction = seed + "\n" + "\n".join(c["text"] for c in constraints)
+    instruction = instructor.evolved_instruction(seed, constraints)
     return {"seed": seed, "instruction": instruction, "constraints": constraints,
             "messages": [{"role": "user", "content": instruction}]}
 
