@@ -257,12 +257,16 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
                 batch = _micro_batch(rollouts, micro, device)
                 # all-reduce gradients across processes only on the last micro-batch
                 sync = nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(policy)
+                width = batch[2].shape[1]  # the micro-batch is trimmed to its longest completion
                 with sync, accelerator.autocast():
                     logprobs = completion_logprobs(policy, *batch, temperature=cfg.temperature,
                                                   share_prompts=cfg.share_prompts)
-                    old_logprobs = logprobs.detach() if reuse_first and update_index == 0 else old[micro].to(device)
+                    if reuse_first and update_index == 0:
+                        old_logprobs = logprobs.detach()
+                    else:
+                        old_logprobs = old[micro, :width].to(device)
                     loss, stats = grpo_loss(
-                        logprobs, old_logprobs, ref[micro].to(device) if use_kl else None,
+                        logprobs, old_logprobs, ref[micro, :width].to(device) if use_kl else None,
                         advantages[micro].to(device), batch[2], eps_low=cfg.eps_low,
                         eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, beta=cfg.beta,
                         aggregation=cfg.aggregation)

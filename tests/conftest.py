@@ -75,6 +75,17 @@ def make_tiny_model(tokenizer, seed=0, arch="qwen2"):
     return model
 
 
+def boost_token(model, token_id, amount):
+    """Add `amount` to one token's logit everywhere, to make it likely (or impossible).
+
+    A random tiny model almost never emits EOS, so every completion would run to full length;
+    boosting EOS gives completions of different lengths, as a real model's are."""
+    def hook(module, inputs, output):
+        output[..., token_id] += amount
+        return output
+    return model.lm_head.register_forward_hook(hook)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return make_tiny_tokenizer()

@@ -11,6 +11,7 @@ import torch
 from accelerate import Accelerator
 
 import grpo
+from conftest import boost_token, make_tiny_model
 
 LOW_IDS = 100
 
@@ -42,8 +43,6 @@ def test_reward_rises_with_grpo(tiny_model):
 
 def test_same_seed_gives_identical_first_step(tiny_tokenizer):
     """Determinism on CPU: the same seed gives the same first-step rollouts and rewards."""
-    from conftest import make_tiny_model
-
     def first_step():
         seen = []
 
@@ -123,3 +122,31 @@ def test_micro_batching_gives_the_same_gradient_as_one_batch(tiny_model):
         for other in gradients[1:]:
             for full, accumulated in zip(gradients[0], other):
                 assert torch.allclose(full, accumulated, atol=1e-6, rtol=1e-4), aggregation
+
+
+def test_a_step_with_seif_defaults_and_ragged_completions(tiny_model, tiny_tokenizer):
+    """SEIF's defaults: KL on (beta 0.01) against a frozen reference, 4 updates per step, and
+    micro-batches, on completions of different lengths (EOS made likely)."""
+    model, tokenizer = tiny_model
+    reference = make_tiny_model(tiny_tokenizer).eval().requires_grad_(False)
+    boost_token(model, tokenizer.eos_token_id, 3.0)
+    boost_token(reference, tokenizer.eos_token_id, 3.0)
+    lengths = []
+
+    def reward(items, texts):
+        lengths.extend(len(text) for text in texts)
+        return toy_reward(tokenizer)(items, texts)
+
+    items = [{"messages": [{"role": "user", "content": f"Say something, number {i}."}]} for i in range(4)]
+    cfg = grpo.GRPOConfig(group_size=4, max_new_tokens=12, prompts_per_step=4, prompts_per_update=1,
+                          micro_batch_size=2, lr=1e-3)
+    assert cfg.beta == 0.01 and cfg.prompts_per_step // cfg.prompts_per_update == 4
+    rows = []
+    torch.manual_seed(0)
+    grpo.train(model, tokenizer, items, reward, cfg, Accelerator(cpu=True), ref_model=reference,
+               epochs=2, log=rows.append)
+    assert len(set(lengths)) > 1  # completions of different lengths, so micro-batches are trimmed
+    assert [row["updates"] for row in rows] == [4, 4] and all(row["bad_updates"] == 0 for row in rows)
+    assert rows[0]["completion_len_mean"] < cfg.max_new_tokens
+    # the policy moves away from the reference after the first update, so the KL term is live
+    assert rows[1]["kl"] > 0

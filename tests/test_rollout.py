@@ -4,18 +4,11 @@ import pytest
 import torch
 
 import rollout
+from conftest import boost_token
 from data import UserError
 from grpo import completion_logprobs
 
 CHATS = [[{"role": "user", "content": "Write a poem"}], [{"role": "user", "content": "List three fruits"}]]
-
-
-def boost_token(model, token_id, amount):
-    """Add `amount` to one token's logit everywhere, to make it likely (or impossible)."""
-    def hook(module, inputs, output):
-        output[..., token_id] += amount
-        return output
-    return model.lm_head.register_forward_hook(hook)
 
 
 def test_mask_ends_right_after_the_first_eos():
