@@ -19,11 +19,12 @@ import importlib.util
 import inspect
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from data import UserError
 
@@ -223,18 +224,38 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     batch = batch.to(model.device)
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
+    eos_ids = eos_token_ids(model, tokenizer)
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
     cache = {}
     if share_prompts:
         shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
         cache = shared[2] if shared else {}
-    output = model.generate(
-        **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=eos_token_ids(model, tokenizer), **sampling, **cache,
-    )
+    with only_our_sampling_settings(model):
+        output = model.generate(
+            **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=eos_ids, **sampling, **cache,
+        )
     prompt_length = batch["input_ids"].shape[1]
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
+
+
+@contextmanager
+def only_our_sampling_settings(model):
+    """Hide the checkpoint's generation_config from generate() for the duration of one call.
+
+    Instruct checkpoints ship sampling settings (Qwen2.5-Instruct: repetition_penalty 1.05-1.1,
+    top_k 20, top_p 0.8, temperature 0.7), and generate() applies every one we do not override.
+    A GRPO rollout must sample from softmax(logits / T), the distribution completion_logprobs
+    scores, or every importance ratio is off; so generate() sees a blank config and only the
+    settings we pass (the library's neutral defaults fill the rest).
+    """
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 def cache_argument(model):

@@ -81,6 +81,39 @@ def test_a_shared_prefill_generates_the_same_as_one_prefill_per_sample(tiny_mode
     assert len({tuple(row) for row in samples[0].tolist()}) > 2  # the samples differ
 
 
+def record_generate_scores(model):
+    """Wrap model.generate to keep, per decoding step, the raw logits and the scores that
+    sampling used after every logits processor; returns the list they are appended to."""
+    steps, original = [], model.generate
+
+    def generate(**kwargs):
+        output = original(**kwargs, output_scores=True, output_logits=True, return_dict_in_generate=True)
+        steps.extend(zip(output.logits, output.scores))
+        return output.sequences
+
+    model.generate = generate
+    return steps
+
+
+@pytest.mark.parametrize("greedy, temperature", [(False, 1.0), (False, 0.7), (True, 1.0)])
+def test_sampling_ignores_the_checkpoints_generation_config(tiny_model, greedy, temperature):
+    """Instruct checkpoints ship repetition_penalty, top_k, top_p and temperature in their
+    generation_config. Rollouts must sample from softmax(logits / T) alone, the distribution
+    completion_logprobs scores, and greedy decoding must take the plain argmax."""
+    model, tokenizer = tiny_model
+    model.generation_config.update(do_sample=True, temperature=0.3, top_k=3, top_p=0.5, min_p=0.2,
+                                   repetition_penalty=1.3, no_repeat_ngram_size=2, suppress_tokens=[5])
+    steps = record_generate_scores(model)
+    torch.manual_seed(0)
+    rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=6, greedy=greedy,
+                     temperature=temperature)
+    assert len(steps) == 6
+    for logits, scores in steps:
+        expected = logits if greedy else logits / temperature
+        assert torch.allclose(scores, expected, atol=1e-5)
+    assert model.generation_config.repetition_penalty == 1.3  # the checkpoint's config is untouched
+
+
 def test_chunked_logprobs_match_a_plain_log_softmax(tiny_model):
     model, tokenizer = tiny_model
     torch.manual_seed(1)
