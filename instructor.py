@@ -8,10 +8,15 @@ constraints one per line. Each sample uses one of two prompt modes (50/50):
 
 Its reward (SEIF, exact):
     0                        if the reply fails the format gate, its <answer> is not a JSON
-                             object/list of constraint strings, or the Filter rejects the set
+                             object/list of constraint strings, or the Filter (shown the seed
+                             and the constraints) rejects the set
+    0                        if the frozen helper's answer is empty (nothing to judge)
     1 - followed / n         otherwise, where the frozen helper answers the evolved instruction
-                             ONCE and the Judger checks each of the n constraints
-So it is paid for valid instructions that the current model fails.
+                             ONCE (a plain user turn, no system prompt) and the Judger checks
+                             each of the n constraints
+So it is paid for valid instructions that the current model fails. An answer cut off by the
+token budget is judged as far as it got; one cut off before it says anything (still inside
+<think>) is empty.
 
 Reads: seed instructions. Writes: the trained Instructor (train), or this round's evolved
 instructions as JSONL (generate): seed, constraints (text, ifeval_id, kwargs), mode, round.
@@ -160,29 +165,42 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     candidates = [i for i, constraint_texts in enumerate(parsed) if constraint_texts is not None]
     sets = [constraint_dicts(parsed[i], items[i]["mode"], items[i]["seed"]) for i in candidates]
     keep, _ = conflict_filter.filter_sets(helper, tokenizer, sets, filter_cfg,
-                                          expected_counts=[items[i]["expected_count"] for i in candidates])
+                                          expected_counts=[items[i]["expected_count"] for i in candidates],
+                                          seeds=[items[i]["seed"] for i in candidates])
     valid = [(i, constraints) for i, constraints, kept in zip(candidates, sets, keep) if kept]
 
-    # the frozen helper answers each valid evolved instruction ONCE (sampled, as a Follower would)
+    # The frozen helper answers each valid evolved instruction ONCE, sampled, as a plain user
+    # turn with no system prompt (as SEIF's reward code does).
     answers = []
     if valid:
-        chats = [follower.messages(evolved_instruction(items[i]["seed"], constraints)) for i, constraints in valid]
-        answers = rollout.generate(helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens,
-                                   desc="helper answers").texts
-    answered_sets = [(_judged_text(answer), constraints) for answer, (_, constraints) in zip(answers, valid)]
-    fractions, _ = judger.followed_fractions(helper, tokenizer, answered_sets, judger_cfg)
+        chats = [[{"role": "user", "content": evolved_instruction(items[i]["seed"], constraints)}]
+                 for i, constraints in valid]
+        answers = [_judged_text(text) for text in rollout.generate(
+            helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens, desc="helper answers").texts]
+    # An empty answer says nothing about how hard the constraints are: every verdict on it would
+    # be 0 and pay the maximum 1 - 0. SEIF gives it 0, and so do we.
+    answered = [(index, answer) for index, answer in enumerate(answers) if answer]
+    fractions, _ = judger.followed_fractions(
+        helper, tokenizer, [(answer, valid[index][1]) for index, answer in answered], judger_cfg)
     result = [0.0] * len(texts)
-    for (i, _), followed in zip(valid, fractions):
-        result[i] = 1.0 - followed
+    for (index, _), followed in zip(answered, fractions):
+        result[valid[index][0]] = 1.0 - followed
     info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
+            "empty_answers": (len(valid) - len(answered)) / len(valid) if valid else 0.0,
             "mapped_fraction": mapped_fraction([c for _, cs in valid for c in cs])}
     return result, info
 
 
 def _judged_text(answer):
-    """What the Judger reads of the helper's answer: inside <answer> if it used the format."""
+    """What the Judger reads of the helper's answer: the text inside <answer> if it used the
+    format; otherwise the text after its reasoning. "" when there is nothing to judge: an
+    empty reply, an empty <answer></answer>, or a reply cut off inside an unclosed <think>."""
     extracted = follower.extract_answer(answer)
-    return extracted if extracted is not None else judger.strip_think(answer)
+    if extracted is not None:
+        return extracted
+    if "<think>" in answer and "</think>" not in answer:
+        return ""
+    return judger.strip_think(answer).strip()
 
 
 def mapped_fraction(constraints):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_CONFLICTS
+import pytest
 
 from conftest import fake_generate
 from filter import FilterConfig, conflict_messages, deterministic_reason, filter_sets, report
@@ -39,18 +39,73 @@ def test_each_deterministic_reason():
                                 cfg=FilterConfig(max_constraint_chars=40)) == "too_long"
 
 
-def test_known_conflict_uses_the_ifeval_table():
-    # lm-eval lists a response language as incompatible with all-capital English.
-    assert "change_case:english_capital" in INSTRUCTION_CONFLICTS["language:response_language"]
-    pair = [constraint("Answer in German.", "language:response_language", {"language": "de"}),
-            constraint("Write in capital letters only.", "change_case:english_capital", {})]
+def rule(text, ifeval_id, **kwargs):
+    return constraint(text, ifeval_id, kwargs)
+
+
+GERMAN = rule("Answer in German.", "language:response_language", language="de")
+CAPITALS = rule("Write in capital letters only.", "change_case:english_capital")
+LOWERCASE = rule("Write in lowercase letters only.", "change_case:english_lowercase")
+NO_COMMAS = rule("Do not use any commas.", "punctuation:no_comma")
+
+
+PROVABLE_CONFLICTS = [
+    [CAPITALS, LOWERCASE],
+    [GERMAN, CAPITALS],  # both case rules demand English
+    [GERMAN, rule("Answer in French.", "language:response_language", language="fr")],
+    [LOWERCASE, rule("Use at least 2 words in all capitals.", "change_case:capital_word_frequency",
+                     capital_frequency=2, capital_relation="at least")],
+    [NO_COMMAS, rule('Include the phrase "yes, indeed".', "keywords:existence", keywords=["yes, indeed"])],
+    [rule("Use at least 200 words.", "length_constraints:number_words", num_words=200, relation="at least"),
+     rule("Use fewer than 80 words.", "length_constraints:number_words", num_words=80, relation="less than")],
+    [rule("Use the letter z at least 5 times.", "keywords:letter_frequency", letter="z",
+          let_frequency=5, let_relation="at least"),
+     rule("Use the letter Z fewer than 3 times.", "keywords:letter_frequency", letter="Z",
+          let_frequency=3, let_relation="less than")],
+    [rule("Use exactly 3 bullet points.", "detectable_format:number_bullet_lists", num_bullets=3),
+     rule("Use exactly 4 bullet points.", "detectable_format:number_bullet_lists", num_bullets=4)],
+    [rule('End with "Bye."', "startend:end_checker", end_phrase="Bye."),
+     rule('End with "See you."', "startend:end_checker", end_phrase="See you.")],
+    [rule('Never use the word "cat".', "keywords:forbidden_words", forbidden_words=["cat"]),
+     rule('Include the word "Cat".', "keywords:existence", keywords=["Cat"])],
+]
+
+SATISFIABLE = [
+    # IFEval never combines these two types, yet a French answer can name both places
+    [rule("Respond only in French.", "language:response_language", language="fr"),
+     rule("Include the keywords 'paris' and 'seine'.", "keywords:existence", keywords=["paris", "seine"]),
+     rule("Use at least 5 sentences.", "length_constraints:number_sentences", num_sentences=5,
+          relation="at least")],
+    [rule("Answer in English.", "language:response_language", language="en"), CAPITALS],
+    [rule("Use at least 50 words.", "length_constraints:number_words", num_words=50, relation="at least"),
+     rule("Use fewer than 51 words.", "length_constraints:number_words", num_words=51, relation="less than")],
+    [rule("Use the letter z at least 5 times.", "keywords:letter_frequency", letter="z",
+          let_frequency=5, let_relation="at least"),
+     rule("Use the letter q fewer than 3 times.", "keywords:letter_frequency", letter="q",
+          let_frequency=3, let_relation="less than")],
+    [rule('End with "see you."', "startend:end_checker", end_phrase="see you."),
+     rule('End with "you."', "startend:end_checker", end_phrase="you.")],
+    [NO_COMMAS, rule('Include the word "river".', "keywords:existence", keywords=["river"])],
+    [rule("Wrap your reply in double quotes.", "startend:quotation"),
+     rule('End with "Bye."', "startend:end_checker", end_phrase="Bye.")],  # the end check ignores quotes
+    [rule("Include the word cat.", "keywords:existence", keywords=["cat"]),
+     rule("Include the word dog.", "keywords:existence", keywords=["dog"])],
+]
+
+
+@pytest.mark.parametrize("pair", PROVABLE_CONFLICTS, ids=lambda pair: pair[0]["ifeval_id"])
+def test_provable_contradictions_are_removed_in_either_order(pair):
     assert deterministic_reason(pair) == "known_conflict"
     assert deterministic_reason(list(reversed(pair))) == "known_conflict"
-    # Two of the same type are not a contradiction ("include cat", "include dog"): left to the LLM.
-    keywords = [constraint("Include the word cat.", "keywords:existence", {"keywords": ["cat"]}),
-                constraint("Include the word dog.", "keywords:existence", {"keywords": ["dog"]})]
-    assert deterministic_reason(keywords) is None
-    # Constraints without an ifeval_id are left to the LLM check.
+
+
+@pytest.mark.parametrize("rules", SATISFIABLE, ids=lambda rules: rules[0]["ifeval_id"])
+def test_satisfiable_sets_are_left_to_the_llm(rules):
+    assert deterministic_reason(rules) is None
+    assert deterministic_reason(list(reversed(rules))) is None
+
+
+def test_constraints_without_a_rule_are_left_to_the_llm():
     assert deterministic_reason(constraints("Answer in German.", "Write in capital letters only.")) is None
 
 
@@ -79,9 +134,19 @@ def test_no_llm_means_no_model_needed():
     assert keep == [True] and reasons == [None]
 
 
-def test_filter_prompt_lists_the_constraints_to_check():
-    content = conflict_messages(["Be brief.", "No commas."])[0]["content"]
-    assert "Now check this set.\nCONSTRAINTS:\n1. Be brief.\n2. No commas.\nCould one" in content
+def test_filter_prompt_shows_the_seed_and_the_constraints():
+    content = conflict_messages("Describe a cat.", ["Be brief.", "No commas."])[0]["content"]
+    assert ("Now check this set.\nINSTRUCTION: Describe a cat.\nCONSTRAINTS:\n1. Be brief.\n"
+            "2. No commas.\nCould one") in content
+
+
+def test_filter_sets_sends_each_set_with_its_own_seed(monkeypatch):
+    calls = fake_generate(monkeypatch, ["[[1]]", "[[1]]"])
+    sets = [constraints("Be brief."), constraints("No commas.")]
+    filter_sets(None, None, sets, seeds=["Describe a cat.", "Describe a dog."])
+    (chats, _), = calls
+    assert "INSTRUCTION: Describe a cat.\nCONSTRAINTS:\n1. Be brief." in chats[0][0]["content"]
+    assert "INSTRUCTION: Describe a dog.\nCONSTRAINTS:\n1. No commas." in chats[1][0]["content"]
 
 
 # --- the report ------------------------------------------------------------------------------

@@ -44,9 +44,10 @@ def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers):
     rewards, info = instructor_rewards([reply])
     assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3
     assert info["format_pass"] == 1.0 and info["filter_pass"] == 1.0 and info["mapped_fraction"] == 1.0
-    # the helper saw exactly one evolved instruction: the seed, a newline, the constraints
+    # the helper saw exactly one evolved instruction (the seed, a newline, the constraints) as a
+    # plain user turn, with no system prompt, as in SEIF's reward code
     (chats, _), = helper_answers
-    assert len(chats) == 1 and chats[0][-1]["content"] == SEED + "\n" + "\n".join(CONSTRAINTS)
+    assert chats == [[{"role": "user", "content": SEED + "\n" + "\n".join(CONSTRAINTS)}]]
 
     row = {"constraints": instructor.constraint_dicts(CONSTRAINTS, "verifiable", SEED)}
     follower_rewards, _ = follower.rewards(None, None, [row], [f"<think> hm </think><answer>{ANSWER}</answer>"],
@@ -66,6 +67,29 @@ def test_instructor_reward_is_zero_for_bad_format_or_json(reply, helper_answers)
     rewards, info = instructor_rewards([reply])
     assert rewards == [0.0] and info["format_pass"] == 0.0
     assert helper_answers == []  # nothing to answer: no helper call
+
+
+@pytest.mark.parametrize("helper_answer", [
+    "",  # an immediate EOS
+    "  \n ",  # whitespace
+    "<think> x </think><answer></answer>",  # an empty answer in the format
+    "<think> x </think><answer>   </answer>",
+    "<think> x </think>",  # nothing after the reasoning
+    "<think> the helper is still thinking when the token budget runs out",  # cut off early
+])
+def test_an_empty_helper_answer_pays_the_instructor_nothing(helper_answer, monkeypatch):
+    fake_generate(monkeypatch, [helper_answer])
+    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
+    rewards, info = instructor_rewards([reply])
+    assert rewards == [0.0]  # every verdict on it would be 0, which once paid the maximum 1
+    assert info["filter_pass"] == 1.0 and info["empty_answers"] == 1.0
+
+
+def test_a_plain_answer_without_the_format_is_judged(monkeypatch):
+    fake_generate(monkeypatch, [ANSWER])  # the helper has no system prompt, so no think/answer
+    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
+    rewards, info = instructor_rewards([reply])
+    assert rewards == [pytest.approx(1 / 3)] and info["empty_answers"] == 0.0
 
 
 def test_filter_reject_gives_zero(helper_answers):
