@@ -1,27 +1,37 @@
 """IFEval evaluation: SEIF's yardstick, run before training and after every round.
 
 IFEval (Zhou et al., 2023) has 541 prompts, each with 1 to 3 instructions a rule can check
-("answer in fewer than 100 words", "no commas", ...). We answer every prompt greedily, as a
-single user turn with the model's chat template, and report four numbers:
+("answer in fewer than 100 words", "no commas", ...). We answer every prompt greedily with the
+model's chat template and report four numbers:
 
     prompt_strict  fraction of prompts whose instructions were ALL followed
     inst_strict    fraction of all instructions followed
     prompt_loose / inst_loose  the same, forgiving a preamble line, a sign-off line and
                    markdown '*' (see ifeval_checks.loose_variants)
 
+in one or both of two formats (--format):
+
+    plain  lm-eval's way, how published IFEval numbers are measured: the prompt alone as a
+           single user turn, and the whole reply is scored
+    seif   the way SEIF validates its Follower: the Follower's system prompt asks for
+           <think> ... </think><answer> ... </answer> and only the text inside <answer> is
+           scored; a reply that fails that format gate fails ALL its instructions, strict and
+           loose. Also reports format_pass, the fraction of replies that passed the gate.
+
 The rules come from lm-eval (pip install -r requirements-extra.txt); see ifeval_checks.py.
 
 Usage:
     python evaluate.py --model Qwen/Qwen2.5-0.5B-Instruct           # hub id, local dir or .gguf
-    python evaluate.py --model runs/seif/round1/follower --limit 50 --max-new-tokens 512
+    python evaluate.py --model runs/seif/round_1/follower --format both --limit 50
     python evaluate.py --responses my_responses.jsonl               # score answers, no model
 
 By default the prompts come from the `google/IFEval` dataset on the Hugging Face hub; offline,
 pass a local copy with `--data input_data.jsonl` (the same JSONL format). `--responses` reads
-rows with `prompt` and `response`, like IFEval's own scorer. Outputs go to --out (default
-runs/eval/<model or responses file name>): responses.jsonl (prompt, response), results.jsonl
-(verdicts per prompt and instruction) and metrics.json. The training loop calls
-evaluate_model() in-process instead.
+rows with `prompt` and `response`, like IFEval's own scorer (`prompt` is the IFEval prompt,
+without any system prompt). Outputs go to --out (default runs/eval/<model or responses file
+name>): for each format, responses_<format>.jsonl (prompt, response; --model only) and
+results_<format>.jsonl (verdicts per prompt and instruction), and metrics.json with the numbers
+of every format. The training loop calls evaluate_model() in-process instead, for both formats.
 """
 
 import argparse
@@ -29,6 +39,7 @@ import json
 from pathlib import Path
 
 import data
+import follower
 import ifeval_checks
 import rollout
 from data import UserError
@@ -36,6 +47,7 @@ from data import UserError
 IFEVAL_REPO = "google/IFEval"
 IFEVAL_FILE = "ifeval_input_data.jsonl"  # the dataset's one data file
 IFEVAL_FIELDS = ("prompt", "instruction_id_list", "kwargs")
+FORMATS = ("plain", "seif")  # see the module docstring
 
 
 # -----------------------------------------------------------------------------
@@ -80,7 +92,32 @@ def read_responses(path):
 # Scoring
 
 
-def score_responses(rows, responses, path="responses"):
+def chat(row, fmt):
+    """One IFEval prompt as a chat: a lone user turn (plain), or after the Follower's system prompt (seif)."""
+    if fmt == "seif":
+        return follower.messages(row["prompt"])
+    return [{"role": "user", "content": row["prompt"]}]
+
+
+def score_reply(row, reply, fmt):
+    """Verdicts for one reply: on all of it (plain), or on the text inside <answer> (seif)."""
+    if fmt == "plain":
+        return ifeval_checks.score_prompt(row, reply)
+    answer = follower.extract_answer(reply)
+    # SEIF's format gate: a reply outside the format follows no instruction. Scoring "" gives
+    # exactly that, since an empty reply fails every check, strict and loose (ifeval_checks).
+    return {**ifeval_checks.score_prompt(row, answer or ""), "format_pass": answer is not None}
+
+
+def summarize(per_prompt, fmt):
+    """The four IFEval numbers, and for seif the fraction of replies that passed the format gate."""
+    metrics = ifeval_checks.aggregate(per_prompt)
+    if fmt == "seif":
+        metrics["format_pass"] = sum(r["format_pass"] for r in per_prompt) / len(per_prompt)
+    return metrics
+
+
+def score_responses(rows, responses, path="responses", fmt="plain"):
     """Score [(line number, {prompt, response})] against the IFEval rows with the same prompt."""
     by_prompt = {row["prompt"]: row for row in rows}
     seen = set()
@@ -93,20 +130,19 @@ def score_responses(rows, responses, path="responses"):
         if response["prompt"] in seen:
             raise UserError(f"{path}: line {line_number}: a second response to the same prompt")
         seen.add(response["prompt"])
-        per_prompt.append(ifeval_checks.score_prompt(row, response["response"]))
-    return ifeval_checks.aggregate(per_prompt), per_prompt
+        per_prompt.append(score_reply(row, response["response"], fmt))
+    return summarize(per_prompt, fmt), per_prompt
 
 
-def evaluate_model(model, tokenizer, rows, max_new_tokens=1280, batch_size=64):
-    """Answer every IFEval row greedily and score it: (metrics, per_prompt results, responses)."""
-    messages_list = [[{"role": "user", "content": row["prompt"]}] for row in rows]
+def evaluate_model(model, tokenizer, rows, max_new_tokens=1280, batch_size=64, fmt="plain"):
+    """Answer every IFEval row greedily in format `fmt` and score it: (metrics, per_prompt results, responses)."""
     texts = rollout.generate(
-        model, tokenizer, messages_list, group_size=1, max_new_tokens=max_new_tokens,
-        greedy=True, batch_size=batch_size, desc="ifeval",
+        model, tokenizer, [chat(row, fmt) for row in rows], group_size=1, max_new_tokens=max_new_tokens,
+        greedy=True, batch_size=batch_size, desc=f"ifeval {fmt}",
     ).texts
-    per_prompt = [ifeval_checks.score_prompt(row, text) for row, text in zip(rows, texts, strict=True)]
+    per_prompt = [score_reply(row, text, fmt) for row, text in zip(rows, texts, strict=True)]
     responses = [{"prompt": row["prompt"], "response": text} for row, text in zip(rows, texts)]
-    return ifeval_checks.aggregate(per_prompt), per_prompt, responses
+    return summarize(per_prompt, fmt), per_prompt, responses
 
 
 # -----------------------------------------------------------------------------
@@ -120,6 +156,9 @@ def parse_args(argv=None):
     source.add_argument("--responses", help="JSONL of {prompt, response} rows to score, no model")
     parser.add_argument("--data", help="local IFEval JSONL (default: google/IFEval from the hub)")
     parser.add_argument("--limit", type=int, help="only the first N prompts (or responses)")
+    parser.add_argument("--format", choices=FORMATS + ("both",), default="plain",
+                        help="plain: lm-eval's way, comparable with published numbers (default); "
+                             "seif: the Follower's system prompt, only <answer> scored; both")
     # lm-eval's IFEval task allows 1280 new tokens; the longest IFEval answers ask for 800+ words.
     parser.add_argument("--max-new-tokens", type=int, default=1280)
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per generate call")
@@ -136,31 +175,39 @@ def run_name(args):
 
 
 def print_metrics(metrics, n_prompts, name):
+    """metrics: {format: numbers}."""
     print(f"IFEval, {n_prompts} prompts, {name}")
-    for key in ("prompt_strict", "inst_strict", "prompt_loose", "inst_loose"):
-        print(f"  {key:<14} {100 * metrics[key]:5.1f}")
+    for fmt, numbers in metrics.items():
+        print(f"  {fmt}")
+        for key, value in numbers.items():
+            print(f"    {key:<14} {100 * value:5.1f}")
     print(json.dumps({"name": name, "n_prompts": n_prompts, **metrics}))
 
 
 def main(argv=None):
     args = parse_args(argv)
+    formats = FORMATS if args.format == "both" else (args.format,)
+    out = Path(args.out or Path("runs") / "eval" / run_name(args))
     if args.responses:
         rows = load_ifeval(args.data)
         responses = read_responses(args.responses)[: args.limit]
-        metrics, per_prompt = score_responses(rows, responses, args.responses)
-        responses = [row for _, row in responses]
     else:
         rows = load_ifeval(args.data, args.limit)
         model, tokenizer = rollout.load(args.model)
-        metrics, per_prompt, responses = evaluate_model(
-            model, tokenizer, rows, args.max_new_tokens, args.batch_size
-        )
-    out = Path(args.out or Path("runs") / "eval" / run_name(args))
-    data.write_jsonl(out / "responses.jsonl", responses)
-    data.write_jsonl(out / "results.jsonl", per_prompt)
+    metrics = {}
+    for fmt in formats:
+        if args.responses:
+            metrics[fmt], per_prompt = score_responses(rows, responses, args.responses, fmt)
+        else:
+            metrics[fmt], per_prompt, generated = evaluate_model(
+                model, tokenizer, rows, args.max_new_tokens, args.batch_size, fmt
+            )
+            data.write_jsonl(out / f"responses_{fmt}.jsonl", generated)
+        data.write_jsonl(out / f"results_{fmt}.jsonl", per_prompt)
     data.write_json(out / "metrics.json", {"n_prompts": len(per_prompt), **metrics})
     print_metrics(metrics, len(per_prompt), run_name(args))
-    print(f"wrote {out}/responses.jsonl, results.jsonl, metrics.json")
+    print(f"wrote {out}/metrics.json and, per format, results_<format>.jsonl"
+          + ("" if args.responses else " and responses_<format>.jsonl"))
     return metrics
 
 

@@ -11,11 +11,27 @@ Round T (SEIF.md):
 Outputs, under runs/<name>/:
   metrics.jsonl                 one row per GRPO step and per evaluation
   progress.json                 the stages already finished (a restarted run skips them)
+  settings.json                 the settings of the run's first start (never rewritten)
+  settings_changes.jsonl        one row per later start that changed settings: {field: [old, new]}
   round_<T>/instructor/         I_T, loadable by transformers
   round_<T>/instructions.jsonl  the kept evolved instructions
   round_<T>/filter_report.json  how many sets each check removed, and why
   round_<T>/follower/           F_T
-  round_<T>/ifeval.json         F_T's IFEval numbers (round_0/ifeval.json: the base model)
+  round_<T>/ifeval.json         F_T's IFEval numbers (round_0/ifeval.json: the base model), in
+                                both formats of evaluate.py: "plain" (lm-eval's way, comparable
+                                with published numbers) and "seif" (the Follower's system prompt,
+                                only the <answer> scored, as SEIF validates); metrics.jsonl has
+                                them as plain_prompt_strict, seif_prompt_strict, ...
+  round_<T>/ifeval_results_<format>.jsonl  the verdicts per prompt and instruction
+
+Restarting: run the same command again. Finished stages are skipped and an interrupted training
+stage resumes from its last step checkpoint. A stage that had nothing to do (IFEval skipped:
+no network, or loop.eval_limit=0) is not recorded as finished, so a later start runs it. The
+settings may change between starts only where no finished (or checkpointed) stage depends on
+them; otherwise the run stops at once with an error naming the fields. loop.model matters to
+every stage; the IFEval settings (EVAL_FIELDS) to evaluations only; every other field to every
+stage after round 0's evaluation, except SAFE_TO_CHANGE: the run's name and folder, loop.rounds
+(more rounds continue a finished run) and the batch-size and memory knobs.
 
 Run:
     python loop.py --preset demo                    # SmolLM2-135M on CPU, minutes
@@ -135,17 +151,53 @@ def _apply_override(settings, assignment):
     setattr(section, key, value)
 
 
+# Every field's allowed values: (sections, fields, test, allowed). Checked before anything
+# loads, so a typo costs a one-line error instead of a model load and a crash inside training.
+GRPO_SECTIONS = ("instructor_grpo", "follower_grpo")
+RULES = [
+    (GRPO_SECTIONS, ("lr", "temperature", "eps_high", "max_grad_norm"), lambda v: v > 0, "> 0"),
+    (GRPO_SECTIONS, ("beta", "weight_decay", "checkpoint_every"), lambda v: v >= 0, ">= 0"),
+    (GRPO_SECTIONS, ("group_size",), lambda v: v >= 2, ">= 2 (GRPO compares samples within a group)"),
+    (GRPO_SECTIONS, ("max_new_tokens", "prompts_per_step", "prompts_per_update", "ppo_epochs",
+                     "micro_batch_size", "generation_batch_size", "max_bad_updates"), lambda v: v >= 1, ">= 1"),
+    (GRPO_SECTIONS, ("eps_low",), lambda v: 0 < v < 1, "in (0, 1)"),
+    (GRPO_SECTIONS, ("top_p",), lambda v: 0 < v <= 1, "in (0, 1]"),
+    (GRPO_SECTIONS, ("dual_clip",), lambda v: v > 1, "> 1"),
+    (GRPO_SECTIONS, ("betas",), lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    (GRPO_SECTIONS, ("aggregation",), lambda v: v in ("token-mean", "seq-mean", "seq-sum-norm"),
+     "token-mean, seq-mean or seq-sum-norm"),
+    (GRPO_SECTIONS, ("advantage_scale",), lambda v: v in ("group", "none"), "group or none"),
+    (("loop",), ("rounds", "instructor_epochs", "follower_epochs_first", "follower_epochs_later",
+                 "instruction_max_new_tokens", "eval_max_new_tokens"), lambda v: v >= 1, ">= 1"),
+    (("loop",), ("max_seeds", "instructor_steps", "follower_steps", "eval_limit"), lambda v: v >= 0,
+     ">= 0 (0 = no limit; eval_limit 0 = no evaluation)"),
+    (("loop",), ("model", "seeds", "run_name", "runs_dir"), lambda v: v.strip() != "", "not empty"),
+    (("instructor",), ("verifiable_fraction",), lambda v: 0 <= v <= 1, "in [0, 1]"),
+    (("instructor",), ("generate_temperature",), lambda v: v > 0, "> 0"),
+    (("instructor",), ("answer_max_new_tokens",), lambda v: v >= 1, ">= 1"),
+    (("judger",), ("llm",), lambda v: v in ("generate", "score"), "generate or score"),
+    (("judger",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
+    (("judger", "filter"), ("max_new_tokens", "batch_size"), lambda v: v >= 1, ">= 1"),
+    (("filter",), ("max_constraint_chars",), lambda v: v >= 1, ">= 1"),
+]
+
+
 def _check(settings):
-    for name in ("instructor_grpo", "follower_grpo"):
-        cfg = getattr(settings, name)
-        if cfg.group_size < 2:
-            raise UserError(f"{name}.group_size is {cfg.group_size}: GRPO compares samples within a "
-                            "group, so it needs at least 2")
-        if cfg.prompts_per_update > cfg.prompts_per_step:
-            raise UserError(f"{name}.prompts_per_update ({cfg.prompts_per_update}) is larger than "
-                            f"prompts_per_step ({cfg.prompts_per_step})")
-    if settings.loop.rounds < 1:
-        raise UserError("loop.rounds must be at least 1")
+    for sections, names, test, allowed in RULES:
+        for section in sections:
+            for name in names:
+                value = getattr(getattr(settings, section), name)
+                try:
+                    ok = test(value)
+                except TypeError:  # e.g. --set follower_grpo.betas='"high"': a string, not two numbers
+                    ok = False
+                if not ok:
+                    raise UserError(f"{section}.{name} is {value!r}: it must be {allowed}")
+    for section in GRPO_SECTIONS:
+        cfg = getattr(settings, section)
+        if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates
+            raise UserError(f"{section}.prompts_per_step ({cfg.prompts_per_step}) must be a multiple of "
+                            f"{section}.prompts_per_update ({cfg.prompts_per_update})")
 
 
 def read_seeds(loop_cfg):
@@ -231,29 +283,100 @@ def save_on_main(model, tokenizer, out):
 
 
 # -----------------------------------------------------------------------------
+# Restarting a run: its finished stages must still match the settings (module docstring)
+
+# Fields that never change what a stage produces: where the run lives, how far it goes (more
+# rounds continue a finished run), and memory and speed knobs that give the same results.
+SAFE_TO_CHANGE = {"loop.run_name", "loop.runs_dir", "loop.rounds", "judger.batch_size", "filter.batch_size",
+                  *(f"{section}.{name}" for section in GRPO_SECTIONS for name in (
+                      "micro_batch_size", "generation_batch_size", "gradient_checkpointing", "share_prompts",
+                      "ref_on_cpu", "checkpoint_every", "max_bad_updates"))}
+EVAL_FIELDS = {"loop.eval_limit", "loop.eval_max_new_tokens", "loop.eval_data"}  # evaluations only
+
+
+def flat_settings(nested):
+    """{"loop": {"rounds": 3}, ...} -> {"loop.rounds": 3, ...}, in JSON types (a tuple is a list)."""
+    nested = json.loads(json.dumps(nested))
+    return {f"{section}.{name}": value for section, values in nested.items() for name, value in values.items()}
+
+
+def fields_behind(stage_name, fields):
+    """The fields (of `fields`) that a stage's output depends on."""
+    round_index, role = _stage_parts(stage_name)
+    if (round_index, role) == (0, "eval"):
+        return {"loop.model"} | EVAL_FIELDS  # the base model, before anything is trained
+    made_with = set(fields) - SAFE_TO_CHANGE
+    return made_with if role == "eval" else made_with - EVAL_FIELDS
+
+
+def recorded_settings(run_dir):
+    """The settings of the run's last start: settings.json with every recorded change applied."""
+    recorded = flat_settings(json.loads((run_dir / "settings.json").read_text()))
+    changes_path = run_dir / "settings_changes.jsonl"
+    for row in read_jsonl(changes_path) if changes_path.exists() else []:
+        recorded.update({name: new for name, (old, new) in row["changed"].items()})
+    return recorded
+
+
+def settings_changes(run_dir, settings, started):
+    """{field: [old, new]} for the fields that differ from the run folder's; a UserError when a
+    stage in `started` (finished or checkpointed) depends on one of them."""
+    if not (run_dir / "settings.json").exists():
+        return {}
+    recorded, current = recorded_settings(run_dir), flat_settings(dataclasses.asdict(settings))
+    changed = {name: [recorded.get(name), value] for name, value in current.items()
+               if recorded.get(name) != value}
+    behind = set().union(*(fields_behind(stage_name, current) for stage_name in started))
+    # a field the run folder does not know yet (added to the code since) cannot be compared
+    conflicts = sorted(name for name in changed if name in behind and name in recorded)
+    if conflicts:
+        raise UserError(f"{run_dir} has stages made with other settings: " + ", ".join(
+            f"{name} was {changed[name][0]!r}, now {changed[name][1]!r}" for name in conflicts)
+            + "; use the run's values or start a new run (--name)")
+    return changed
+
+
+def record_settings(run_dir, settings, changes):
+    """The first start writes settings.json; a later one appends its changes, if any."""
+    if not (run_dir / "settings.json").exists():
+        write_json(run_dir / "settings.json", dataclasses.asdict(settings))
+    elif changes:
+        append_jsonl(run_dir / "settings_changes.jsonl",
+                     {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "changed": changes})
+
+
+def _checkpointed_stages(run_dir):
+    """Training stages interrupted after a step checkpoint: a restart resumes them, so they count as started."""
+    return sorted({f"{path.parent.parent.name}/{path.parent.name.removesuffix('_checkpoints')}"
+                   for path in run_dir.glob("round_*/*_checkpoints/step_*.pt")})
+
+
+# -----------------------------------------------------------------------------
 # The loop
 
 
 def run(settings):
     cfg = settings.loop
     run_dir = Path(cfg.runs_dir) / cfg.run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
     progress_path = run_dir / "progress.json"
     done = json.loads(progress_path.read_text())["done"] if progress_path.exists() else []
-    metrics_path = run_dir / "metrics.jsonl"
-    seeds = read_seeds(cfg)
-    timings = {}
-
     state = PartialState()  # several processes (accelerate launch): only the main one writes
+    # before anything loads or is written: a restart may not change how finished stages were made
+    changes = settings_changes(run_dir, settings, done + _checkpointed_stages(run_dir))
+    seeds = read_seeds(cfg)
+    state.wait_for_everyone()  # every process has read the folder before the main one writes to it
     if state.is_main_process:
-        write_json(run_dir / "settings.json", dataclasses.asdict(settings))
+        record_settings(run_dir, settings, changes)
+    metrics_path = run_dir / "metrics.jsonl"
+    timings = {}
 
     def stage(name, work, checkpoint_dir=None):
         """Run `work` unless a previous run finished it; then record it as finished.
 
         Training stages (with a checkpoint_dir) run on every process, data parallel, and resume
         from their last step checkpoint; generation and evaluation run on the main process while
-        the others wait.
+        the others wait. A `work` that returns False did nothing (IFEval skipped): it is not
+        recorded, so the next start tries it again.
         """
         if name in done:
             print(f"{name}: already done, skipping")
@@ -264,10 +387,13 @@ def run(settings):
         # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
         torch.manual_seed(cfg.seed + zlib.crc32(name.encode()) + state.process_index)
         start = time.time()
+        finished = True
         if checkpoint_dir or state.is_main_process:
-            work(lambda row: _log(metrics_path, name, row))
+            finished = work(lambda row: _log(metrics_path, name, row)) is not False
         state.wait_for_everyone()
         timings[name] = time.time() - start
+        if not finished:  # nothing done (IFEval skipped): left unrecorded, the next start tries again
+            return
         done.append(name)
         if state.is_main_process:
             write_json(progress_path, {"done": done})
@@ -338,10 +464,11 @@ def _mapped_share(rows):
 
 
 def evaluate_into(settings, model_path, out_dir, log):
-    """IFEval on `eval_limit` prompts; numbers go to out_dir/ifeval.json and metrics.jsonl."""
+    """IFEval on `eval_limit` prompts in both formats of evaluate.py (plain and seif); the numbers
+    go to out_dir/ifeval.json and metrics.jsonl. Returns False when it skipped the evaluation."""
     cfg = settings.loop
     if not cfg.eval_limit:
-        return
+        return False
     import evaluate  # needs the optional lm-eval extra
 
     try:
@@ -351,14 +478,21 @@ def evaluate_into(settings, model_path, out_dir, log):
             raise
         # no network to the hub: training should not die for want of a yardstick
         print(f"IFEval skipped: {error}")
-        return
+        return False
     model, tokenizer = load_frozen(model_path)
-    metrics, per_prompt, _ = evaluate.evaluate_model(model, tokenizer, rows, cfg.eval_max_new_tokens,
-                                                    settings.follower_grpo.generation_batch_size)
-    write_json(Path(out_dir) / "ifeval.json", {"model": model_path, "prompts": len(rows), **metrics})
-    write_jsonl(Path(out_dir) / "ifeval_results.jsonl", per_prompt)
-    log({"prompts": len(rows), **metrics})
-    print(f"IFEval ({len(rows)} prompts) {model_path}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    results = {}
+    for fmt in evaluate.FORMATS:
+        results[fmt], per_prompt, _ = evaluate.evaluate_model(
+            model, tokenizer, rows, cfg.eval_max_new_tokens, settings.follower_grpo.generation_batch_size, fmt)
+        write_jsonl(Path(out_dir) / f"ifeval_results_{fmt}.jsonl", per_prompt)
+    write_json(Path(out_dir) / "ifeval.json", {"model": model_path, "prompts": len(rows), **results})
+    # metrics.jsonl rows stay flat: {"plain_prompt_strict": ..., "seif_prompt_strict": ..., ...}
+    log({"prompts": len(rows), **{f"{fmt}_{key}": value for fmt, numbers in results.items()
+                                  for key, value in numbers.items()}})
+    print(f"IFEval ({len(rows)} prompts) {model_path}: " + " | ".join(
+        fmt + " " + ", ".join(f"{key} {value:.3f}" for key, value in numbers.items())
+        for fmt, numbers in results.items()))
+    return True
 
 
 def _stage_parts(stage_name):

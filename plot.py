@@ -3,7 +3,8 @@
 Reads what loop.py writes under runs/<name>/ and writes PNGs into runs/<name>/plots/:
 
     rewards.png      GRPO reward per step, for the Instructor and the Follower, one line per round
-    ifeval.png       IFEval accuracy per round (round 0 = the base model), strict and loose
+    ifeval.png       IFEval accuracy per round (round 0 = the base model), strict and loose, one
+                     panel per format: plain (lm-eval's way) and seif (the Follower's format)
     constraints.png  the Instructor's mix of constraint families per round, and of prompt modes
     difficulty.png   how well the Follower does on each round's instructions while it trains
                      on them: SEIF's claim is that instructions get harder as the Follower improves
@@ -21,7 +22,10 @@ from pathlib import Path
 
 from data import UserError, read_jsonl, run_cli
 
-IFEVAL_KEYS = ("prompt_strict", "inst_strict", "prompt_loose", "inst_loose")
+IFEVAL_KEYS = ("prompt_strict", "inst_strict", "prompt_loose", "inst_loose", "format_pass")
+# evaluate.FORMATS, written out here because importing evaluate would load torch to draw a plot
+IFEVAL_FORMATS = {"plain": "plain (lm-eval: prompt alone, whole reply)",
+                  "seif": "seif (Follower's system prompt, <answer> only)"}
 
 
 def family(constraint):
@@ -73,13 +77,15 @@ def plot_ifeval(plt, rows, path):
     evals = sorted((r for r in rows if r.get("role") == "eval"), key=lambda r: r["round"])
     if not evals:
         return "no IFEval rows (role 'eval') in metrics.jsonl"
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axes = plt.subplots(1, len(IFEVAL_FORMATS), figsize=(6 * len(IFEVAL_FORMATS), 4), squeeze=False)
     rounds = [r["round"] for r in evals]
-    for key in IFEVAL_KEYS:
-        axis.plot(rounds, [r.get(key) for r in evals], marker="o", label=key.replace("_", " "))
-    axis.set(title="IFEval per round (0 = base model)", xlabel="round", ylabel="accuracy", ylim=(0, 1),
-             xticks=rounds)
-    axis.legend()
+    for axis, (fmt, title) in zip(axes[0], IFEVAL_FORMATS.items()):
+        for key in IFEVAL_KEYS:  # metrics.jsonl keys are prefixed with the format: plain_prompt_strict
+            if any(f"{fmt}_{key}" in r for r in evals):
+                axis.plot(rounds, [r.get(f"{fmt}_{key}") for r in evals], marker="o", label=key.replace("_", " "))
+        axis.set(title=f"IFEval, {title}", xlabel="round (0 = base model)", ylabel="accuracy", ylim=(0, 1),
+                 xticks=rounds)
+        axis.legend(fontsize="small")
     _save(plt, figure, path)
 
 

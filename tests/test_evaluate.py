@@ -1,4 +1,5 @@
-"""evaluate.py: scoring saved responses, the command line, and evaluating a (tiny) model in-process.
+"""evaluate.py: the two formats, scoring saved responses, the command line, and evaluating a
+(tiny) model in-process.
 
 The IFEval prompts are read from shared/ifeval beside the repository; nothing is downloaded.
 """
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 import evaluate
+import follower
 import ifeval_checks
+from conftest import fake_generate
 from data import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,8 +57,8 @@ def test_responses_round_trip_gives_the_in_process_numbers(tmp_path):
 
     by_prompt = {row["prompt"]: row for row in evaluate.load_ifeval(DATA)}
     expected = [ifeval_checks.score_prompt(by_prompt[r["prompt"]], r["response"]) for r in responses]
-    assert metrics == ifeval_checks.aggregate(expected)
-    assert read_jsonl(tmp_path / "out" / "results.jsonl") == expected
+    assert metrics == {"plain": ifeval_checks.aggregate(expected)}  # plain is the default format
+    assert read_jsonl(tmp_path / "out" / "results_plain.jsonl") == expected
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved == {"n_prompts": 25, **metrics}
 
@@ -90,11 +93,50 @@ def test_evaluate_model_answers_and_scores_every_prompt(tiny_model):
 
 
 def test_model_cli_output_scores_the_same_as_responses_cli(tiny_model_dir, tmp_path):
-    model_out, responses_out = tmp_path / "model", tmp_path / "responses"
+    model_out = tmp_path / "model"
     model_metrics = evaluate.main(["--model", tiny_model_dir, "--data", DATA, "--limit", "3",
-                                   "--max-new-tokens", "8", "--out", str(model_out)])
-    assert len(read_jsonl(model_out / "responses.jsonl")) == 3
-    rescored = evaluate.main(["--responses", str(model_out / "responses.jsonl"), "--data", DATA,
-                              "--out", str(responses_out)])
-    assert rescored == model_metrics
-    assert read_jsonl(responses_out / "results.jsonl") == read_jsonl(model_out / "results.jsonl")
+                                   "--max-new-tokens", "8", "--format", "both", "--out", str(model_out)])
+    assert set(model_metrics) == {"plain", "seif"}
+    for fmt in ("plain", "seif"):
+        assert len(read_jsonl(model_out / f"responses_{fmt}.jsonl")) == 3
+        responses_out = tmp_path / f"responses_{fmt}"
+        rescored = evaluate.main(["--responses", str(model_out / f"responses_{fmt}.jsonl"), "--data", DATA,
+                                  "--format", fmt, "--out", str(responses_out)])
+        assert rescored == {fmt: model_metrics[fmt]}
+        assert read_jsonl(responses_out / f"results_{fmt}.jsonl") == read_jsonl(model_out / f"results_{fmt}.jsonl")
+
+
+# Two instructions a reply can visibly follow or break.
+ROW = {"key": 1, "prompt": "Describe a river.", "instruction_id_list": [
+    "change_case:english_lowercase", "punctuation:no_comma"], "kwargs": [{}, {}]}
+
+
+def test_seif_format_scores_only_the_answer():
+    reply = "<think>The user wants a river, in lowercase, WITHOUT commas.</think>\n<answer>a river runs to the sea</answer>"
+    seif = evaluate.score_reply(ROW, reply, "seif")
+    assert seif["strict"] == [True, True] and seif["loose"] == [True, True] and seif["format_pass"]
+    plain = evaluate.score_reply(ROW, reply, "plain")  # the thinking has capitals and a comma
+    assert plain["strict"] == [False, False]
+
+
+def test_a_reply_outside_the_format_fails_every_instruction_in_seif_only():
+    reply = "a river runs to the sea"
+    seif = evaluate.score_reply(ROW, reply, "seif")
+    assert seif["strict"] == [False, False] and seif["loose"] == [False, False] and not seif["format_pass"]
+    assert not seif["prompt_strict"] and not seif["prompt_loose"]
+    assert evaluate.score_reply(ROW, reply, "plain")["strict"] == [True, True]
+
+
+def test_seif_format_asks_with_the_followers_system_prompt(monkeypatch):
+    replies = ["<think>ok</think><answer>a river runs to the sea</answer>", "A river, I think."]
+    calls = fake_generate(monkeypatch, replies)
+    rows = [ROW, {**ROW, "key": 2, "prompt": "Describe a lake."}]
+    metrics, per_prompt, _ = evaluate.evaluate_model(None, None, rows, fmt="seif")
+    assert calls[0][0] == [follower.messages("Describe a river."), follower.messages("Describe a lake.")]
+    assert calls[0][1]["greedy"] is True
+    assert [r["format_pass"] for r in per_prompt] == [True, False]
+    assert metrics == {"prompt_strict": 0.5, "inst_strict": 0.5, "prompt_loose": 0.5, "inst_loose": 0.5,
+                       "format_pass": 0.5}
+    evaluate.evaluate_model(None, None, rows, fmt="plain")
+    assert calls[1][0] == [[{"role": "user", "content": "Describe a river."}],
+                           [{"role": "user", "content": "Describe a lake."}]]

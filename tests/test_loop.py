@@ -81,35 +81,17 @@ def test_rerun_skips_finished_stages(tiny_model_dir, tmp_path, monkeypatch, caps
     assert (run_dir / "metrics.jsonl").read_text() == before  # nothing redone, nothing duplicated
 
 
-@pytest.mark.parametrize("assignment, message", [
-    ("follower_grpo.group_size=1", "at least 2"),
-    ("nosuch.field=1", "SECTION.FIELD=VALUE"),
-    ("loop.rounds=many", "not a valid int"),
-    ("follower_grpo.share_prompts=maybe", "not a valid bool"),
-])
-def test_bad_settings_are_one_line_errors(assignment, message):
-    args = loop.argparse.Namespace(preset=None, model=None, helper=None, seeds=None, name=None, set=[assignment])
-    with pytest.raises(UserError, match=message):
-        loop.settings_from(args)
-
-
-def test_settings_parse_booleans_both_ways():
-    args = loop.argparse.Namespace(preset=None, model=None, helper=None, seeds=None, name=None,
-                                   set=["follower_grpo.share_prompts=false", "follower_grpo.ref_on_cpu=Yes"])
-    settings = loop.settings_from(args)
-    assert settings.follower_grpo.share_prompts is False and settings.follower_grpo.ref_on_cpu is True
+def no_network():
+    raise UserError("cannot download google/IFEval from the hub; pass --data")
 
 
 def test_evaluation_is_skipped_when_the_hub_cannot_be_reached(tiny_model_dir, tmp_path, monkeypatch, capsys):
     import evaluate
 
-    def no_network():
-        raise UserError("cannot download google/IFEval from the hub; pass --data")
-
     monkeypatch.setattr(evaluate, "_download_ifeval", no_network)
     settings = tiny_settings(tiny_model_dir, tmp_path)
     settings.loop.eval_limit = 3
-    loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=print)
+    assert loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=print) is False
     assert "IFEval skipped" in capsys.readouterr().out
     assert not (tmp_path / "round_0" / "ifeval.json").exists()
     settings.loop.eval_data = str(tmp_path / "missing.jsonl")  # a file the user named must exist
@@ -118,15 +100,46 @@ def test_evaluation_is_skipped_when_the_hub_cannot_be_reached(tiny_model_dir, tm
 
 
 def test_evaluation_writes_its_row(tiny_model_dir, tmp_path):
-    """The loop's pre-round evaluation on a tiny model with 5 IFEval prompts writes its files."""
+    """The loop's pre-round evaluation on a tiny model with 5 IFEval prompts writes its files, both formats."""
     from conftest import SHARED
 
     settings = tiny_settings(tiny_model_dir, tmp_path)
     settings.loop.eval_limit, settings.loop.eval_max_new_tokens = 5, 8
     settings.loop.eval_data = str(SHARED / "ifeval" / "input_data.jsonl")
     rows = []
-    loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=rows.append)
+    assert loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_0", log=rows.append) is True
     result = json.loads((tmp_path / "round_0" / "ifeval.json").read_text())
-    assert result["prompts"] == 5 and 0.0 <= result["prompt_strict"] <= 1.0
-    assert rows and set(rows[0]) >= {"prompt_strict", "inst_strict", "prompt_loose", "inst_loose"}
-    assert len(read_jsonl(tmp_path / "round_0" / "ifeval_results.jsonl")) == 5
+    assert result["prompts"] == 5 and 0.0 <= result["plain"]["prompt_strict"] <= 1.0
+    assert result["seif"]["format_pass"] == 0.0  # a random model never writes <think>/<answer>
+    assert rows and set(rows[0]) >= {"plain_prompt_strict", "plain_inst_strict", "plain_prompt_loose",
+                                     "plain_inst_loose", "seif_prompt_strict", "seif_format_pass"}
+    for fmt in ("plain", "seif"):
+        assert len(read_jsonl(tmp_path / "round_0" / f"ifeval_results_{fmt}.jsonl")) == 5
+
+
+def test_evaluation_reports_both_formats(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """Canned replies: one in SEIF's format (its thinking breaks the rules, its answer does not),
+    one plain reply. Plain scores whole replies; seif scores the answer, and fails the plain reply."""
+    from conftest import fake_generate
+
+    eval_data = tmp_path / "ifeval.jsonl"
+    rules = {"instruction_id_list": ["change_case:english_lowercase", "punctuation:no_comma"], "kwargs": [{}, {}]}
+    eval_data.write_text("".join(json.dumps({"key": key, "prompt": prompt, **rules}) + "\n"
+                                 for key, prompt in ((1, "Describe a river."), (2, "Describe a lake."))))
+    calls = fake_generate(monkeypatch, ["<think>Lowercase, NO commas.</think><answer>a river runs on</answer>",
+                                        "A lake is still"])
+    settings = tiny_settings(tiny_model_dir, tmp_path)
+    settings.loop.eval_limit, settings.loop.eval_data = 2, str(eval_data)
+    rows = []
+    loop.evaluate_into(settings, tiny_model_dir, tmp_path / "round_1", log=rows.append)
+
+    assert [call[0][0][0]["role"] for call in calls] == ["user", "system"]  # plain, then seif
+    result = json.loads((tmp_path / "round_1" / "ifeval.json").read_text())
+    assert result["plain"] == {"prompt_strict": 0.0, "inst_strict": 0.25, "prompt_loose": 0.0, "inst_loose": 0.25}
+    assert result["seif"] == {"prompt_strict": 0.5, "inst_strict": 0.5, "prompt_loose": 0.5, "inst_loose": 0.5,
+                              "format_pass": 0.5}
+    assert rows[0]["plain_inst_strict"] == 0.25 and rows[0]["seif_prompt_strict"] == 0.5
+    seif_results = read_jsonl(tmp_path / "round_1" / "ifeval_results_seif.jsonl")
+    assert [r["strict"] for r in seif_results] == [[True, True], [False, False]]
+    printed = capsys.readouterr().out
+    assert "plain prompt_strict 0.000" in printed and "seif prompt_strict 0.500" in printed

@@ -15,7 +15,9 @@ def write_jsonl(path, rows):
 
 def fake_run(run_dir):
     """Round 0 evaluation, then one round: Instructor steps, instructions, Follower steps, eval."""
-    ifeval = {"prompt_strict": 0.2, "inst_strict": 0.3, "prompt_loose": 0.25, "inst_loose": 0.35}
+    ifeval = {"plain_prompt_strict": 0.2, "plain_inst_strict": 0.3, "plain_prompt_loose": 0.25,
+              "plain_inst_loose": 0.35, "seif_prompt_strict": 0.1, "seif_inst_strict": 0.2,
+              "seif_prompt_loose": 0.15, "seif_inst_loose": 0.25, "seif_format_pass": 0.5}
     rows = [{"role": "eval", "round": 0, "prompts": 10, **ifeval}]
     rows += [{"role": "instructor", "round": 1, "step": s, "reward_mean": 0.1 * s} for s in range(3)]
     rows += [{"role": "instructions", "round": 1, "sampled": 4, "parsed": 3, "kept": 2}]
@@ -43,8 +45,8 @@ def test_every_figure_is_written(tmp_path):
 
 def test_figures_without_data_are_skipped_with_a_reason(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    write_jsonl(tmp_path / "metrics.jsonl", [{"role": "eval", "round": 0, "prompt_strict": 0.1,
-                                              "inst_strict": 0.2, "prompt_loose": 0.1, "inst_loose": 0.2}])
+    write_jsonl(tmp_path / "metrics.jsonl", [{"role": "eval", "round": 0, "plain_prompt_strict": 0.1,
+                                              "seif_prompt_strict": 0.0, "seif_format_pass": 0.2}])
     written = plot.plot_run(tmp_path)
     assert [path.name for path in written] == ["ifeval.png"]
     output = capsys.readouterr().out
@@ -60,3 +62,17 @@ def test_a_directory_without_metrics_is_a_user_error(tmp_path):
 def test_family_is_the_ifeval_id_prefix():
     assert plot.family({"ifeval_id": "punctuation:no_comma"}) == "punctuation"
     assert plot.family({"ifeval_id": None}) == "unmapped"
+
+
+def test_ifeval_figure_has_a_panel_per_format(tmp_path, monkeypatch):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fake_run(tmp_path)
+    panels = []
+    save = plot._save
+    monkeypatch.setattr(plot, "_save", lambda plt, figure, path: panels.extend(figure.axes) or save(plt, figure, path))
+    plot.plot_ifeval(plt, plot.read_jsonl(tmp_path / "metrics.jsonl"), tmp_path / "ifeval.png")
+    assert [axis.get_title() for axis in panels] == [f"IFEval, {title}" for title in plot.IFEVAL_FORMATS.values()]
+    plain, seif = ([line.get_label() for line in axis.get_lines()] for axis in panels)
+    assert plain == ["prompt strict", "inst strict", "prompt loose", "inst loose"]
+    assert seif == plain + ["format pass"]
+    assert list(panels[1].get_lines()[0].get_ydata()) == [0.1, 0.2]  # seif prompt strict, rounds 0 and 1
