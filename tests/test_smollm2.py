@@ -34,6 +34,38 @@ def test_one_grpo_step_on_smollm2(smollm2):
             param.copy_(original)
 
 
+def test_a_step_with_seif_defaults_on_smollm2(smollm2, monkeypatch):
+    """KL on (beta 0.01) against a frozen copy, 4 updates per step, micro-batches of 2, and
+    completions of different lengths: a real model stops when it is done."""
+    model, tokenizer = smollm2
+    reference, _ = rollout.load("smollm2-135m", device="cpu")
+    reference.eval().requires_grad_(False)
+    before = [p.detach().clone() for p in model.parameters()]
+    seen = []
+    original = rollout.generate
+    monkeypatch.setattr(rollout, "generate", lambda *a, **k: seen.append(original(*a, **k)) or seen[-1])
+    questions = ["Reply with one word: name a colour.", "What is 2 + 3? Answer with just the number.",
+                 "Say hello in French, in one word.", "Name a planet. One word only."]
+    items = [{"messages": [{"role": "user", "content": q}]} for q in questions]
+    cfg = grpo.GRPOConfig(group_size=2, max_new_tokens=24, prompts_per_step=4, prompts_per_update=1,
+                          micro_batch_size=2, lr=1e-5)
+    assert cfg.beta == 0.01 and cfg.eps_high == 0.3 and cfg.dual_clip == 3.0
+    rows = []
+    torch.manual_seed(0)
+    try:
+        grpo.train(model, tokenizer, items, lambda batch, texts: ([float(len(t) % 3) for t in texts], {}),
+                   cfg, Accelerator(cpu=True), ref_model=reference, max_steps=1, log=rows.append)
+    finally:
+        with torch.no_grad():  # leave the session-wide model as it was for other tests
+            for param, original_value in zip(model.parameters(), before):
+                param.copy_(original_value)
+    lengths = seen[0].completion_mask.sum(dim=1)
+    assert lengths.min() < lengths.max()  # ragged: some replies ended early with EOS
+    (row,) = rows
+    assert row["updates"] == 4 and row["bad_updates"] == 0
+    assert math.isfinite(row["loss"]) and math.isfinite(row["kl"]) and row["kl"] >= 0
+
+
 def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, monkeypatch):
     """The demo preset's Instructor stage on the real model: one step runs and logs rewards."""
     import loop
