@@ -13,16 +13,16 @@ Importing this module has no side effects. Shapes: B = samples, C = completion l
 V = vocabulary.
 """
 
-import glob
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
-from accelerate.utils import gather_object
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
+
+import checkpoints
+import rollout
 
 
 @dataclass
@@ -87,14 +87,14 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
     (B x C x V) tensor never exists. For Qwen's V = 151,936 that tensor is what runs out of memory.
 
     With `share_prompts`, rows with the same prompt (a GRPO group) run it once (see
-    `_prompt_shared_logits`); the result is the same up to float rounding.
+    `rollout.prompt_shared_logits`); the result is the same up to float rounding.
     """
     completion_len = completion_mask.shape[1]
     # left padding: positions count real tokens only, exactly as generate() numbered them
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
     logits = None
     if share_prompts:
-        logits = _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len)
+        logits = rollout.prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len)
     if logits is None:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                        logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
@@ -112,37 +112,6 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
     flat = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
     flat = flat.index_copy(0, valid, torch.cat(pieces)) if pieces else flat
     return flat.view(-1, completion_len)
-
-
-def _prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len):
-    """(B, C, V) completion logits with each distinct prompt run once; None if that can't help.
-
-    The G samples of a group share their prompt, and a causal model's hidden states at the
-    prompt positions do not depend on what follows. So: run each distinct prompt once (with
-    its KV cache), copy the cache to the rows that share it, and run only the completions on
-    top. Gradients flow back through the copied cache to the one prompt pass, summed over the
-    group, exactly as if every row had run its own copy. With short completions the prompt is
-    most of the tokens, and this removes (G - 1) / G of its compute.
-
-    Not used with gradient checkpointing while gradients are on: a checkpointed layer would
-    append its keys to the cache a second time when backward recomputes it.
-    """
-    from rollout import checkpointing_enabled, shared_prompt_cache
-
-    prompt_len = input_ids.shape[1] - completion_len
-    checkpointing = checkpointing_enabled(getattr(model, "module", model))
-    if completion_len < 2 or (checkpointing and torch.is_grad_enabled()):
-        return None
-    shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
-    if shared is None:
-        return None
-    last_prompt_logits, which, cache = shared
-    # the completion tokens but the last (its logit would predict past the end)
-    completions = model(input_ids=input_ids[:, prompt_len:-1], attention_mask=attention_mask[:, :-1],
-                        position_ids=position_ids[:, prompt_len:-1], use_cache=True,
-                        logits_to_keep=completion_len - 1, **cache).logits
-    # the last prompt position predicts the first completion token
-    return torch.cat([last_prompt_logits[which], completions], dim=1)
 
 
 def _token_logprobs(logits, targets, temperature):
@@ -321,39 +290,6 @@ def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
     return logprobs
 
 
-def latest_checkpoint(checkpoint_dir):
-    """(step, path) of the newest `step_<n>.pt` in checkpoint_dir, or (None, None)."""
-    names = sorted(glob.glob(os.path.join(checkpoint_dir, "step_*.pt")))
-    return (int(names[-1][-9:-3]), names[-1]) if names else (None, None)
-
-
-def save_checkpoint(checkpoint_dir, step, model, optimizer, accelerator):
-    """Policy, optimizer and every process's RNG state after `step`, at a step boundary."""
-    rng_states = gather_object([torch.get_rng_state()])  # one per process: their samples differ
-    if accelerator.is_main_process:
-        os.makedirs(checkpoint_dir, exist_ok=True)
-        path = os.path.join(checkpoint_dir, f"step_{step:06d}.pt")
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_states}
-        torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)  # atomic: a kill never leaves a half-written checkpoint
-        for old in glob.glob(os.path.join(checkpoint_dir, "step_*.pt")):
-            if old != path:
-                os.remove(old)
-    accelerator.wait_for_everyone()
-
-
-def load_checkpoint(checkpoint_dir, model, optimizer, accelerator):
-    """Restore the latest checkpoint, if any; returns the step to start from."""
-    step, path = latest_checkpoint(checkpoint_dir)
-    if path is None:
-        return 0
-    state = torch.load(path, weights_only=False)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"][accelerator.process_index])
-    return step + 1
-
-
 def _mean_over_processes(accelerator, row):
     """Average every metric over processes (a no-op with one process)."""
     if accelerator.num_processes == 1:
@@ -379,8 +315,6 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
     With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
     """
-    from rollout import generate, set_checkpointing  # local import keeps `import grpo` light
-
     # fused: one kernel for all parameters instead of a Python loop over them
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in policy.parameters())
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=cfg.betas,
@@ -388,7 +322,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     policy, optimizer = accelerator.prepare(policy, optimizer)
     model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
     if cfg.gradient_checkpointing:
-        set_checkpointing(model, True)
+        rollout.set_checkpointing(model, True)
     # Several processes: each samples its own share of a step's prompts (whole groups, so
     # advantages stay per group) and accelerate all-reduces the gradients.
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -397,7 +331,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     steps = [order[i : i + cfg.prompts_per_step]
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
-    first_step = load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
+    first_step = checkpoints.load(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
     bad_streak = 0
     for step, indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         if step < first_step:
@@ -406,7 +340,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         indices = (indices * world)[: -(-len(indices) // world) * world]  # pad to a multiple of world
         batch = [items[i] for i in indices[rank::world]]
         with accelerator.autocast():
-            rollouts = generate(model, tokenizer, [item["messages"] for item in batch],
+            rollouts = rollout.generate(model, tokenizer, [item["messages"] for item in batch],
                                 group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
                                 temperature=cfg.temperature, top_p=cfg.top_p,
                                 batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
@@ -432,5 +366,5 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         if accelerator.is_main_process:
             log({"step": step, **row})
         if checkpoint_dir and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save_checkpoint(checkpoint_dir, step, model, optimizer, accelerator)
+            checkpoints.save(checkpoint_dir, step, model, optimizer, accelerator)
     return model

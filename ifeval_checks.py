@@ -2,9 +2,9 @@
 
 IFEval (Zhou et al., 2023) scores a response with one small Python rule per instruction type
 ("at least 300 words", "no commas", "end with this exact phrase", ...). SEIF uses those rules in
-four places: `evaluate.py` (the benchmark itself), the Judger's rule mode (a constraint the
-Instructor wrote in "verifiable" mode is checked by code instead of by the frozen model), the
-Filter's conflict table, and a learning benchmark that builds prompts from templates.
+three places: `evaluate.py` (the benchmark itself), the Judger's rule mode (a constraint the
+Instructor wrote in "verifiable" mode is checked by code instead of by the frozen model), and a
+learning benchmark that builds prompts from templates.
 
 We do not rewrite the rules: they come from lm-eval's copy of Google's code
 (`lm_eval.tasks.ifeval`, `pip install -r requirements-extra.txt`), imported on first use so that
@@ -14,7 +14,8 @@ We do not rewrite the rules: they come from lm-eval's copy of Google's code
     check_loose(id, kwargs, response)  loose verdict (8 lightly cleaned variants of the response)
     score_prompt(row, response)        both verdicts for every instruction of one IFEval prompt
     aggregate(results)                 the four IFEval numbers
-    conflicts(id_a, id_b)              IFEval's table of instruction pairs that cannot be combined
+    conflicts(id_a, id_b)              IFEval's table of instruction pairs it never generates
+                                       together (most are satisfiable: not a contradiction list)
     map_constraint(sentence)           English constraint sentence -> (id, kwargs), or None
     describe(id, kwargs)               (id, kwargs) -> English constraint sentence
 

@@ -53,6 +53,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, PartialState
 
+import checkpoints
 import filter as conflict_filter
 import follower
 import grpo
@@ -381,7 +382,7 @@ def run(settings):
         if name in done:
             print(f"{name}: already done, skipping")
             return
-        resumed_step = grpo.latest_checkpoint(checkpoint_dir)[0] if checkpoint_dir else None
+        resumed_step = checkpoints.latest(checkpoint_dir)[0] if checkpoint_dir else None
         if state.is_main_process:  # rows of an interrupted attempt after its checkpoint would repeat
             _drop_metrics(metrics_path, name, after_step=resumed_step)
         # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
