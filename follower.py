@@ -16,8 +16,15 @@ Train one round alone:
 
 import argparse
 import re
+from dataclasses import dataclass, field
 
+import grpo
 import judger
+import rollout
+from data import UserError, read_jsonl, run_cli
+from grpo import GRPOConfig
+from judger import JudgerConfig
+from settings import LoopConfig, add_arguments, from_args
 
 # Both trained roles reply in this format; SEIF's format gate is the regex below.
 SYSTEM_PROMPT = (
@@ -61,24 +68,57 @@ def training_items(rows):
     return [{**row, "messages": messages(row["instruction"])} for row in rows]
 
 
-def main(argv=None):
-    import loop  # the settings, presets and model handling live with the loop
+# -----------------------------------------------------------------------------
+# Training F_T, and the command line
 
+
+@dataclass
+class Settings:
+    """The sections `python follower.py` reads (loop.Settings has them all)."""
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    judger: JudgerConfig = field(default_factory=JudgerConfig)
+
+
+def train(settings, start_path, helper_path, rows, out, epochs, log=grpo.print_metrics, accelerator=None,
+          round_index=1):
+    """Train F_T from `start_path` with GRPO on instruction `rows` for `epochs`, judged by the frozen
+    helper H_T at `helper_path`; save it to `out`."""
+    cfg = settings.follower_grpo
+    policy, tokenizer, (helper, helper_tokenizer), reference = rollout.load_stage(cfg, start_path, helper_path)
+
+    def reward_fn(batch, texts):
+        return rewards(helper, helper_tokenizer, batch, texts, settings.judger)
+
+    trained = grpo.train(policy, tokenizer, training_items(rows), reward_fn, cfg,
+                         accelerator or grpo.make_accelerator(), ref_model=reference, epochs=epochs,
+                         max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
+                         log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints")
+    rollout.save(trained, tokenizer, out)
+
+
+def read_instructions(path):
+    """Instruction rows from a JSONL file, each checked for what training needs."""
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row.get("instruction"), str) or not isinstance(row.get("constraints"), list):
+            raise UserError(f"{path}: row {number} needs an 'instruction' string and a 'constraints' list")
+    return rows
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the SEIF Follower for one round.")
     parser.add_argument("command", choices=["train"])
     parser.add_argument("--instructions", required=True, help="instructions JSONL (instructor.py generate)")
     parser.add_argument("--out", required=True, help="where to save the trained Follower")
     parser.add_argument("--epochs", type=int, default=1)
-    loop.add_common_arguments(parser)
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    settings = loop.settings_from(args)
-    loop.train_follower(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
-                        loop.read_instructions(args.instructions), args.out, args.epochs,
-                        log=loop.print_metrics)
+    settings = from_args(args, Settings())
+    train(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
+          read_instructions(args.instructions), args.out, args.epochs)
     print(f"follower saved to {args.out}")
 
 
 if __name__ == "__main__":
-    from data import run_cli
-
     run_cli(main)

@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
+from accelerate import Accelerator
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
@@ -306,13 +307,27 @@ def _mean(values):
 # The outer loop: rollout -> reward -> advantages -> train_step, for either trained role
 
 
+def make_accelerator():
+    # bf16 autocast on GPU with float32 master weights: SEIF's lr of 1e-6 is below bf16's
+    # resolution for typical weights, so updates to bf16 weights would round away to nothing.
+    return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+
+
+def print_metrics(row):
+    """The default `log` of `train`: a few headline numbers of a metrics row on one line."""
+    keys = ("role", "round", "step", "reward_mean", "format_pass", "kl", "step_time")
+    print(" ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                   for k in keys if k in row))
+
+
 def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
-          max_steps=None, seed=0, log=print, desc="grpo", checkpoint_dir=None):
+          max_steps=None, seed=0, log=print_metrics, desc="grpo", checkpoint_dir=None):
     """GRPO over `items` for `epochs` (at most `max_steps` steps); returns the unwrapped policy.
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
+    log(row) gets each step's metrics row, on the main process only (default: print_metrics).
     With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
     """
     # fused: one kernel for all parameters instead of a Python loop over them

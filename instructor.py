@@ -30,13 +30,19 @@ Run alone:
 import argparse
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import filter as conflict_filter  # `filter` is also a Python builtin
 import follower
+import grpo
 import ifeval_checks
 import judger
 import rollout
+from data import run_cli, write_jsonl
+from filter import FilterConfig
+from grpo import GRPOConfig
+from judger import JudgerConfig
+from settings import LoopConfig, add_arguments, from_args, read_seeds
 
 
 @dataclass
@@ -187,7 +193,7 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
         result[valid[index][0]] = 1.0 - followed
     info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
             "empty_answers": (len(valid) - len(answered)) / len(valid) if valid else 0.0,
-            "mapped_fraction": mapped_fraction([c for _, cs in valid for c in cs])}
+            "mapped_fraction": rule_mapping([c for _, cs in valid for c in cs])["mapped_fraction"]}
     return result, info
 
 
@@ -203,9 +209,11 @@ def _judged_text(answer):
     return judger.strip_think(answer).strip()
 
 
-def mapped_fraction(constraints):
-    """The share of `constraints` that map to an IFEval rule (0.0 for none)."""
-    return sum(c["ifeval_id"] is not None for c in constraints) / len(constraints) if constraints else 0.0
+def rule_mapping(constraints):
+    """How many of `constraints` map to an IFEval rule (so the Judger checks them by code)."""
+    mapped = sum(c["ifeval_id"] is not None for c in constraints)
+    return {"verifiable_constraints": len(constraints), "mapped": mapped,
+            "mapped_fraction": mapped / len(constraints) if constraints else 0.0}
 
 
 # -----------------------------------------------------------------------------
@@ -261,35 +269,62 @@ def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens
 
 
 # -----------------------------------------------------------------------------
-# Command line
+# Training I_T, and the command line
+
+
+def grpo_config():
+    """SEIF's GRPO settings, with room for a reply of reasoning plus a JSON of constraints."""
+    return GRPOConfig(max_new_tokens=512)
+
+
+@dataclass
+class Settings:
+    """The sections `python instructor.py` reads (loop.Settings has them all)."""
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    instructor_grpo: GRPOConfig = field(default_factory=grpo_config)
+    instructor: InstructorConfig = field(default_factory=InstructorConfig)
+    judger: JudgerConfig = field(default_factory=JudgerConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+
+
+def train(settings, start_path, helper_path, seeds, out, log=grpo.print_metrics, accelerator=None,
+          round_index=1):
+    """Train I_T from `start_path` with GRPO on `seeds`, rewarded through the frozen helper H_T at
+    `helper_path` (it plays Filter, answerer and Judger); save it to `out`."""
+    cfg = settings.instructor_grpo
+    policy, tokenizer, (helper, helper_tokenizer), reference = rollout.load_stage(cfg, start_path, helper_path)
+    items = training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index))
+
+    def reward_fn(batch, texts):
+        return rewards(helper, helper_tokenizer, batch, texts, settings.instructor, settings.judger,
+                       settings.filter)
+
+    trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or grpo.make_accelerator(),
+                         ref_model=reference, epochs=settings.loop.instructor_epochs,
+                         max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
+                         log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints")
+    rollout.save(trained, tokenizer, out)
 
 
 def main(argv=None):
-    import loop  # settings, presets and model handling live with the loop
-
     parser = argparse.ArgumentParser(description="Train the SEIF Instructor, or generate instructions.")
     parser.add_argument("command", choices=["train", "generate"])
     parser.add_argument("--out", required=True, help="train: checkpoint dir; generate: JSONL file")
     parser.add_argument("--round", type=int, default=1, help="generate: the round number to record")
-    loop.add_common_arguments(parser)
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    settings = loop.settings_from(args)
-    seeds = loop.read_seeds(settings.loop)
+    settings = from_args(args, Settings())
+    seeds = read_seeds(settings.loop)
     if args.command == "train":
-        loop.train_instructor(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
-                              seeds, args.out, log=loop.print_metrics)
+        train(settings, settings.loop.model, settings.loop.helper or settings.loop.model, seeds, args.out)
         print(f"instructor saved to {args.out}")
     else:
         model, tokenizer = rollout.load(settings.loop.model)
         rows, counts = generate(model, tokenizer, seeds, args.round, settings.instructor,
                                 random.Random(settings.loop.seed))
-        from data import write_jsonl
-
         write_jsonl(args.out, rows)
         print(f"{len(rows)} instructions written to {args.out} (dropped: {counts})")
 
 
 if __name__ == "__main__":
-    from data import run_cli
-
     run_cli(main)

@@ -1,12 +1,16 @@
-"""The SEIF self-evolution loop: R rounds of Instructor and Follower training, one command.
+"""SEIF's self-evolution loop: R rounds of Instructor and Follower training, one command.
 
-Round T (SEIF.md):
-  1. the frozen helper H_T is the base model (T = 1) or the previous Follower F_{T-1};
-     it plays Filter, Judger and the answerer inside the Instructor's reward
-  2. train the Instructor I_T from I_{T-1} with GRPO on the seeds (1 epoch)
-  3. I_T writes this round's evolved instructions; the Filter removes bad sets
-  4. train the Follower F_T from F_{T-1} on them (3 epochs in round 1, 1 afterwards)
-  5. evaluate F_T on IFEval
+Round T = 1 .. R, in SEIF's notation (I = Instructor, F = Follower, I_0 = F_0 = the base model):
+  1. H_T = F_{T-1}: the frozen helper, one checkpoint that plays the Filter, the Judger and the
+     answerer inside the Instructor's reward (SEIF's self-judging: no stronger teacher)
+  2. I_T = GRPO(I_{T-1}) on the seed instructions, 1 epoch; reward through H_T (instructor.py)
+  3. I_T writes one evolved instruction per seed; the Filter (H_T) removes bad sets (filter.py)
+  4. F_T = GRPO(F_{T-1}) on them, 3 epochs in round 1 and 1 afterwards; reward: H_T's verdicts
+     (follower.py, judger.py)
+  5. evaluate F_T on IFEval (evaluate.py); round 0 evaluates the base model
+`run()` at the bottom of this file is these five steps. Where this project departs from SEIF's
+code (rule checks for verifiable constraints, cheap Filter checks first, one-GPU batch sizes),
+README.md says what and why.
 
 Outputs, under runs/<name>/:
   metrics.jsonl                 one row per GRPO step and per evaluation
@@ -17,30 +21,25 @@ Outputs, under runs/<name>/:
   round_<T>/instructions.jsonl  the kept evolved instructions
   round_<T>/filter_report.json  how many sets each check removed, and why
   round_<T>/follower/           F_T
-  round_<T>/ifeval.json         F_T's IFEval numbers (round_0/ifeval.json: the base model), in
-                                both formats of evaluate.py: "plain" (lm-eval's way, comparable
-                                with published numbers) and "seif" (the Follower's system prompt,
-                                only the <answer> scored, as SEIF validates); metrics.jsonl has
-                                them as plain_prompt_strict, seif_prompt_strict, ...
+  round_<T>/ifeval.json         F_T's IFEval numbers (round_0: the base model) in both formats of
+                                evaluate.py, "plain" and "seif"; metrics.jsonl has them as
+                                plain_prompt_strict, seif_prompt_strict, ...
   round_<T>/ifeval_results_<format>.jsonl  the verdicts per prompt and instruction
 
 Restarting: run the same command again. Finished stages are skipped and an interrupted training
-stage resumes from its last step checkpoint. A stage that had nothing to do (IFEval skipped:
-no network, or loop.eval_limit=0) is not recorded as finished, so a later start runs it. The
-settings may change between starts only where no finished (or checkpointed) stage depends on
-them; otherwise the run stops at once with an error naming the fields. loop.model matters to
-every stage; the IFEval settings (EVAL_FIELDS) to evaluations only; every other field to every
-stage after round 0's evaluation, except SAFE_TO_CHANGE: the run's name and folder, loop.rounds
-(more rounds continue a finished run) and the batch-size and memory knobs.
+stage resumes from its last step checkpoint. A stage that had nothing to do (IFEval skipped: no
+network, or loop.eval_limit=0) is not recorded as finished, so a later start runs it. Settings
+may change between starts only where no finished (or checkpointed) stage depends on them
+(settings.settings_changes); otherwise the run stops at once with an error naming the fields.
 
 Run:
     python loop.py --preset demo                    # SmolLM2-135M on CPU, minutes
     python loop.py --preset qwen0.5b --name qwen    # Qwen2.5-0.5B-Instruct on one GPU
     python loop.py --preset demo --set loop.rounds=2 --set follower_grpo.lr=2e-6
+    accelerate launch --num_processes 2 loop.py --preset qwen0.5b   # data parallel
 """
 
 import argparse
-import dataclasses
 import gc
 import json
 import random
@@ -51,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import PartialState
 
 import checkpoints
 import filter as conflict_filter
@@ -59,291 +58,44 @@ import follower
 import grpo
 import instructor
 import rollout
-from data import UserError, append_jsonl, default_seeds_path, read_jsonl, read_prompts, run_cli, write_json, write_jsonl
+from data import UserError, append_jsonl, read_jsonl, run_cli, write_json, write_jsonl
 from filter import FilterConfig
 from grpo import GRPOConfig
 from instructor import InstructorConfig
 from judger import JudgerConfig
-from presets import PRESETS
-
-
-@dataclass
-class LoopConfig:
-    model: str = "Qwen/Qwen2.5-0.5B-Instruct"  # base model: I_0 = F_0 = H_1
-    helper: str = ""  # a separate frozen judge model; "" = SEIF's self-judging (base, then F_{T-1})
-    seeds: str = str(default_seeds_path())  # JSONL/JSON/CSV/parquet with a prompt or instruction field
-    max_seeds: int = 0  # use only the first N seeds; 0 = all
-    rounds: int = 3  # SEIF: 3 rounds
-    instructor_epochs: int = 1  # SEIF: 1 epoch every round
-    follower_epochs_first: int = 3  # SEIF: "sufficient early": 3 epochs in round 1 ...
-    follower_epochs_later: int = 1  # ... "moderate late": 1 epoch afterwards
-    instructor_steps: int = 0  # cap on GRPO steps per stage (demos, tests); 0 = no cap
-    follower_steps: int = 0
-    instruction_max_new_tokens: int = 512  # the Instructor's reply when generating instructions
-    template_fallback: bool = False  # not SEIF: if the Filter keeps no row, train the Follower on
-    # fixed IFEval-template instructions instead (instructor.template_rows); for tiny demo models
-    eval_limit: int = 100  # IFEval prompts per evaluation; 0 skips evaluation, 541 = all
-    eval_max_new_tokens: int = 1024
-    eval_data: str = ""  # local IFEval JSONL; "" = the google/IFEval hub dataset
-    run_name: str = "seif"
-    runs_dir: str = "runs"
-    seed: int = 0
+from settings import LoopConfig, add_arguments, from_args, read_seeds, record_settings, settings_changes
 
 
 @dataclass
 class Settings:
+    """Every section a loop run reads; each config lives next to the code it configures."""
     loop: LoopConfig = field(default_factory=LoopConfig)
-    instructor_grpo: GRPOConfig = field(default_factory=lambda: GRPOConfig(max_new_tokens=512))
+    instructor_grpo: GRPOConfig = field(default_factory=instructor.grpo_config)
     follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
     instructor: InstructorConfig = field(default_factory=InstructorConfig)
     judger: JudgerConfig = field(default_factory=JudgerConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
 
 
-# -----------------------------------------------------------------------------
-# Settings from the command line: a preset, then --set section.field=value overrides
-
-
-def add_common_arguments(parser):
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="a preset of overrides (presets.py)")
-    parser.add_argument("--model", help="base/start model: hub id, local dir, .gguf, pkg:PACKAGE/FILE, or an offline short name (models.py)")
-    parser.add_argument("--helper", help="a separate frozen judge model (default: SEIF's self-judging)")
-    parser.add_argument("--seeds", help="seed instructions file")
-    parser.add_argument("--name", help="run name: outputs go to runs/<name>/")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override any setting, e.g. --set follower_grpo.lr=2e-6 (repeatable)")
-
-
 def settings_from(args):
-    settings = Settings()
-    overrides = PRESETS[args.preset] if args.preset else {}
-    for section, values in overrides.items():
-        for key, value in values.items():
-            setattr(getattr(settings, section), key, value)
-    for assignment in args.set:
-        _apply_override(settings, assignment)
-    for flag, key in (("model", "model"), ("helper", "helper"), ("seeds", "seeds"), ("name", "run_name")):
-        if getattr(args, flag, None):
-            setattr(settings.loop, key, getattr(args, flag))
-    _check(settings)
-    return settings
-
-
-def _apply_override(settings, assignment):
-    name, equals, text = assignment.partition("=")
-    section_name, _, key = name.partition(".")
-    section = getattr(settings, section_name, None)
-    if not equals or section is None or key not in {f.name for f in dataclasses.fields(section)}:
-        raise UserError(f"--set {assignment}: expected SECTION.FIELD=VALUE with SECTION one of "
-                        f"{[f.name for f in dataclasses.fields(settings)]} and a field of that section")
-    current = getattr(section, key)
-    booleans = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-    try:
-        if isinstance(current, bool):
-            if text.lower() not in booleans:
-                raise ValueError(text)
-            value = booleans[text.lower()]
-        elif current is not None and not isinstance(current, tuple):
-            value = type(current)(text)
-        else:
-            value = json.loads(text)
-    except ValueError:
-        raise UserError(f"--set {assignment}: {text!r} is not a valid {type(current).__name__}") from None
-    setattr(section, key, value)
-
-
-# Every field's allowed values: (sections, fields, test, allowed). Checked before anything
-# loads, so a typo costs a one-line error instead of a model load and a crash inside training.
-GRPO_SECTIONS = ("instructor_grpo", "follower_grpo")
-RULES = [
-    (GRPO_SECTIONS, ("lr", "temperature", "eps_high", "max_grad_norm"), lambda v: v > 0, "> 0"),
-    (GRPO_SECTIONS, ("beta", "weight_decay", "checkpoint_every"), lambda v: v >= 0, ">= 0"),
-    (GRPO_SECTIONS, ("group_size",), lambda v: v >= 2, ">= 2 (GRPO compares samples within a group)"),
-    (GRPO_SECTIONS, ("max_new_tokens", "prompts_per_step", "prompts_per_update", "ppo_epochs",
-                     "micro_batch_size", "generation_batch_size", "max_bad_updates"), lambda v: v >= 1, ">= 1"),
-    (GRPO_SECTIONS, ("eps_low",), lambda v: 0 < v < 1, "in (0, 1)"),
-    (GRPO_SECTIONS, ("top_p",), lambda v: 0 < v <= 1, "in (0, 1]"),
-    (GRPO_SECTIONS, ("dual_clip",), lambda v: v > 1, "> 1"),
-    (GRPO_SECTIONS, ("betas",), lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
-    (GRPO_SECTIONS, ("aggregation",), lambda v: v in ("token-mean", "seq-mean", "seq-sum-norm"),
-     "token-mean, seq-mean or seq-sum-norm"),
-    (GRPO_SECTIONS, ("advantage_scale",), lambda v: v in ("group", "none"), "group or none"),
-    (("loop",), ("rounds", "instructor_epochs", "follower_epochs_first", "follower_epochs_later",
-                 "instruction_max_new_tokens", "eval_max_new_tokens"), lambda v: v >= 1, ">= 1"),
-    (("loop",), ("max_seeds", "instructor_steps", "follower_steps", "eval_limit"), lambda v: v >= 0,
-     ">= 0 (0 = no limit; eval_limit 0 = no evaluation)"),
-    (("loop",), ("model", "seeds", "run_name", "runs_dir"), lambda v: v.strip() != "", "not empty"),
-    (("instructor",), ("verifiable_fraction",), lambda v: 0 <= v <= 1, "in [0, 1]"),
-    (("instructor",), ("generate_temperature",), lambda v: v > 0, "> 0"),
-    (("instructor",), ("answer_max_new_tokens",), lambda v: v >= 1, ">= 1"),
-    (("judger",), ("llm",), lambda v: v in ("generate", "score"), "generate or score"),
-    (("judger",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
-    (("judger", "filter"), ("max_new_tokens", "batch_size"), lambda v: v >= 1, ">= 1"),
-    (("filter",), ("max_constraint_chars",), lambda v: v >= 1, ">= 1"),
-]
-
-
-def _check(settings):
-    for sections, names, test, allowed in RULES:
-        for section in sections:
-            for name in names:
-                value = getattr(getattr(settings, section), name)
-                try:
-                    ok = test(value)
-                except TypeError:  # e.g. --set follower_grpo.betas='"high"': a string, not two numbers
-                    ok = False
-                if not ok:
-                    raise UserError(f"{section}.{name} is {value!r}: it must be {allowed}")
-    for section in GRPO_SECTIONS:
-        cfg = getattr(settings, section)
-        if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates
-            raise UserError(f"{section}.prompts_per_step ({cfg.prompts_per_step}) must be a multiple of "
-                            f"{section}.prompts_per_update ({cfg.prompts_per_update})")
-
-
-def read_seeds(loop_cfg):
-    seeds = read_prompts(loop_cfg.seeds)
-    return seeds[: loop_cfg.max_seeds] if loop_cfg.max_seeds else seeds
-
-
-def read_instructions(path):
-    rows = read_jsonl(path)
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row.get("instruction"), str) or not isinstance(row.get("constraints"), list):
-            raise UserError(f"{path}: row {number} needs an 'instruction' string and a 'constraints' list")
-    return rows
-
-
-def print_metrics(row):
-    keys = ("role", "round", "step", "reward_mean", "format_pass", "kl", "step_time")
-    print(" ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                   for k in keys if k in row))
+    """The loop's Settings from parsed command-line arguments (see settings.py)."""
+    return from_args(args, Settings())
 
 
 # -----------------------------------------------------------------------------
-# Training one role for one round
+# The run folder: which stages are finished, so that a restarted run skips them
 
 
-def make_accelerator():
-    # bf16 autocast on GPU with float32 master weights: SEIF's lr of 1e-6 is below bf16's
-    # resolution for typical weights, so updates to bf16 weights would round away to nothing.
-    return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+@dataclass
+class RunFolder:
+    path: Path
+    finished: list  # stage names ("round_1/instructor") that a start of this run completed
+    seed: int  # loop.seed: each stage's random state derives from it and the stage's name
+    timings: dict = field(default_factory=dict)  # stage name -> seconds, this start only
 
-
-def load_frozen(path, cfg=None):
-    model, tokenizer = rollout.load(path, device="cpu" if cfg and cfg.ref_on_cpu else None)
-    model.eval().requires_grad_(False)
-    return model, tokenizer
-
-
-def load_stage(settings, cfg, start_path, helper_path):
-    """The policy (float32), its frozen reference and the frozen helper: nothing else in memory."""
-    policy, tokenizer = rollout.load(start_path, dtype=torch.float32)
-    helper = load_frozen(helper_path)
-    reference = None
-    if cfg.beta != 0:
-        # in SEIF the Follower's start F_{T-1} IS the helper H_T, so one frozen copy serves both
-        same = start_path == helper_path and not cfg.ref_on_cpu
-        reference = helper[0] if same else load_frozen(start_path, cfg)[0]
-    return policy, tokenizer, helper, reference
-
-
-def train_instructor(settings, start_path, helper_path, seeds, out, log, accelerator=None, round_index=1):
-    cfg = settings.instructor_grpo
-    policy, tokenizer, (helper, helper_tokenizer), reference = load_stage(settings, cfg, start_path, helper_path)
-    items = instructor.training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index))
-
-    def reward_fn(batch, texts):
-        return instructor.rewards(helper, helper_tokenizer, batch, texts, settings.instructor,
-                                  settings.judger, settings.filter)
-
-    trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or make_accelerator(),
-                         ref_model=reference, epochs=settings.loop.instructor_epochs,
-                         max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints")
-    save_on_main(trained, tokenizer, out)
-
-
-def train_follower(settings, start_path, helper_path, rows, out, epochs, log, accelerator=None, round_index=1):
-    cfg = settings.follower_grpo
-    policy, tokenizer, (helper, helper_tokenizer), reference = load_stage(settings, cfg, start_path, helper_path)
-
-    def reward_fn(batch, texts):
-        return follower.rewards(helper, helper_tokenizer, batch, texts, settings.judger)
-
-    trained = grpo.train(policy, tokenizer, follower.training_items(rows), reward_fn, cfg,
-                         accelerator or make_accelerator(), ref_model=reference, epochs=epochs,
-                         max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints")
-    save_on_main(trained, tokenizer, out)
-
-
-def save_on_main(model, tokenizer, out):
-    if PartialState().is_main_process:
-        rollout.save(model, tokenizer, out)
-
-
-# -----------------------------------------------------------------------------
-# Restarting a run: its finished stages must still match the settings (module docstring)
-
-# Fields that never change what a stage produces: where the run lives, how far it goes (more
-# rounds continue a finished run), and memory and speed knobs that give the same results.
-SAFE_TO_CHANGE = {"loop.run_name", "loop.runs_dir", "loop.rounds", "judger.batch_size", "filter.batch_size",
-                  *(f"{section}.{name}" for section in GRPO_SECTIONS for name in (
-                      "micro_batch_size", "generation_batch_size", "gradient_checkpointing", "share_prompts",
-                      "ref_on_cpu", "checkpoint_every", "max_bad_updates"))}
-EVAL_FIELDS = {"loop.eval_limit", "loop.eval_max_new_tokens", "loop.eval_data"}  # evaluations only
-
-
-def flat_settings(nested):
-    """{"loop": {"rounds": 3}, ...} -> {"loop.rounds": 3, ...}, in JSON types (a tuple is a list)."""
-    nested = json.loads(json.dumps(nested))
-    return {f"{section}.{name}": value for section, values in nested.items() for name, value in values.items()}
-
-
-def fields_behind(stage_name, fields):
-    """The fields (of `fields`) that a stage's output depends on."""
-    round_index, role = _stage_parts(stage_name)
-    if (round_index, role) == (0, "eval"):
-        return {"loop.model"} | EVAL_FIELDS  # the base model, before anything is trained
-    made_with = set(fields) - SAFE_TO_CHANGE
-    return made_with if role == "eval" else made_with - EVAL_FIELDS
-
-
-def recorded_settings(run_dir):
-    """The settings of the run's last start: settings.json with every recorded change applied."""
-    recorded = flat_settings(json.loads((run_dir / "settings.json").read_text()))
-    changes_path = run_dir / "settings_changes.jsonl"
-    for row in read_jsonl(changes_path) if changes_path.exists() else []:
-        recorded.update({name: new for name, (old, new) in row["changed"].items()})
-    return recorded
-
-
-def settings_changes(run_dir, settings, started):
-    """{field: [old, new]} for the fields that differ from the run folder's; a UserError when a
-    stage in `started` (finished or checkpointed) depends on one of them."""
-    if not (run_dir / "settings.json").exists():
-        return {}
-    recorded, current = recorded_settings(run_dir), flat_settings(dataclasses.asdict(settings))
-    changed = {name: [recorded.get(name), value] for name, value in current.items()
-               if recorded.get(name) != value}
-    behind = set().union(*(fields_behind(stage_name, current) for stage_name in started))
-    # a field the run folder does not know yet (added to the code since) cannot be compared
-    conflicts = sorted(name for name in changed if name in behind and name in recorded)
-    if conflicts:
-        raise UserError(f"{run_dir} has stages made with other settings: " + ", ".join(
-            f"{name} was {changed[name][0]!r}, now {changed[name][1]!r}" for name in conflicts)
-            + "; use the run's values or start a new run (--name)")
-    return changed
-
-
-def record_settings(run_dir, settings, changes):
-    """The first start writes settings.json; a later one appends its changes, if any."""
-    if not (run_dir / "settings.json").exists():
-        write_json(run_dir / "settings.json", dataclasses.asdict(settings))
-    elif changes:
-        append_jsonl(run_dir / "settings_changes.jsonl",
-                     {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "changed": changes})
+    @property
+    def metrics_path(self):
+        return self.path / "metrics.jsonl"
 
 
 def _checkpointed_stages(run_dir):
@@ -352,102 +104,101 @@ def _checkpointed_stages(run_dir):
                    for path in run_dir.glob("round_*/*_checkpoints/step_*.pt")})
 
 
-# -----------------------------------------------------------------------------
-# The loop
+def stage_parts(stage_name):
+    """"round_2/follower" -> (2, "follower")."""
+    round_part, role = stage_name.split("/")
+    return int(round_part.removeprefix("round_")), role
 
 
-def run(settings):
-    cfg = settings.loop
-    run_dir = Path(cfg.runs_dir) / cfg.run_name
-    progress_path = run_dir / "progress.json"
-    done = json.loads(progress_path.read_text())["done"] if progress_path.exists() else []
-    state = PartialState()  # several processes (accelerate launch): only the main one writes
-    # before anything loads or is written: a restart may not change how finished stages were made
-    changes = settings_changes(run_dir, settings, done + _checkpointed_stages(run_dir))
-    seeds = read_seeds(cfg)
-    state.wait_for_everyone()  # every process has read the folder before the main one writes to it
+def open_run_folder(settings):
+    """The run's folder, its finished stages, and its settings checked against them (a UserError
+    before anything loads or is written when a finished stage depends on a changed field)."""
+    path = Path(settings.loop.runs_dir) / settings.loop.run_name
+    progress = path / "progress.json"
+    finished = json.loads(progress.read_text())["done"] if progress.exists() else []
+    changes = settings_changes(path, settings, finished + _checkpointed_stages(path))
+    PartialState().wait_for_everyone()  # every process has read the folder before the main one writes
+    if PartialState().is_main_process:
+        record_settings(path, settings, changes)
+    return RunFolder(path, finished, settings.loop.seed)
+
+
+def begin_stage(run_folder, name, checkpoint_dir=None):
+    """False if a previous start finished `name`. Otherwise get it ready to run and return True:
+    drop the metrics rows an interrupted attempt logged after its last checkpoint (they would
+    repeat), and seed it, so that a stage redone after a crash samples exactly as the first try."""
+    if name in run_folder.finished:
+        print(f"{name}: already done, skipping")
+        return False
+    state = PartialState()
     if state.is_main_process:
-        record_settings(run_dir, settings, changes)
-    metrics_path = run_dir / "metrics.jsonl"
-    timings = {}
-
-    def stage(name, work, checkpoint_dir=None):
-        """Run `work` unless a previous run finished it; then record it as finished.
-
-        Training stages (with a checkpoint_dir) run on every process, data parallel, and resume
-        from their last step checkpoint; generation and evaluation run on the main process while
-        the others wait. A `work` that returns False did nothing (IFEval skipped): it is not
-        recorded, so the next start tries it again.
-        """
-        if name in done:
-            print(f"{name}: already done, skipping")
-            return
         resumed_step = checkpoints.latest(checkpoint_dir)[0] if checkpoint_dir else None
-        if state.is_main_process:  # rows of an interrupted attempt after its checkpoint would repeat
-            _drop_metrics(metrics_path, name, after_step=resumed_step)
-        # each stage seeds itself, so a stage redone after a crash samples exactly as the first try
-        torch.manual_seed(cfg.seed + zlib.crc32(name.encode()) + state.process_index)
-        start = time.time()
-        finished = True
-        if checkpoint_dir or state.is_main_process:
-            finished = work(lambda row: _log(metrics_path, name, row)) is not False
-        state.wait_for_everyone()
-        timings[name] = time.time() - start
-        if not finished:  # nothing done (IFEval skipped): left unrecorded, the next start tries again
-            return
-        done.append(name)
+        _drop_metrics(run_folder.metrics_path, name, after_step=resumed_step)
+    torch.manual_seed(run_folder.seed + zlib.crc32(name.encode()) + state.process_index)
+    run_folder.timings[name] = time.time()
+    return True
+
+
+def end_stage(run_folder, name, checkpoint_dir=None, finished=True):
+    """Record `name` as finished (unless it did nothing: an evaluation skipped offline is tried
+    again at the next start) and free the memory its models held."""
+    state = PartialState()
+    state.wait_for_everyone()  # generation and evaluation run on the main process only
+    run_folder.timings[name] = time.time() - run_folder.timings[name]
+    if finished:
+        run_folder.finished.append(name)
         if state.is_main_process:
-            write_json(progress_path, {"done": done})
+            write_json(run_folder.path / "progress.json", {"done": run_folder.finished})
             if checkpoint_dir:
                 shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the stage's output supersedes it
-        _free_memory()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
-    base = cfg.model
-    stage("round_0/eval", lambda log: evaluate_into(settings, base, run_dir / "round_0", log))
-    instructor_path, follower_path = base, base
-    for round_index in range(1, cfg.rounds + 1):
-        round_dir = run_dir / f"round_{round_index}"
-        helper_path = cfg.helper or follower_path  # H_T = F_{T-1} (F_0 = base)
-        new_instructor, new_follower = str(round_dir / "instructor"), str(round_dir / "follower")
-        epochs = cfg.follower_epochs_first if round_index == 1 else cfg.follower_epochs_later
-        prefix = f"round_{round_index}"
-        stage(f"{prefix}/instructor", lambda log: train_instructor(
-            settings, instructor_path, helper_path, seeds, new_instructor, log, round_index=round_index),
-            checkpoint_dir=new_instructor + "_checkpoints")
-        stage(f"{prefix}/instructions", lambda log: generate_instructions(
-            settings, new_instructor, helper_path, seeds, round_index, round_dir, log))
-        instructions_path = round_dir / "instructions.jsonl"
-        rows = read_jsonl(instructions_path) if instructions_path.stat().st_size else []
-        if rows:
-            stage(f"{prefix}/follower", lambda log: train_follower(
-                settings, follower_path, helper_path, rows, new_follower, epochs, log, round_index=round_index),
-                checkpoint_dir=new_follower + "_checkpoints")
-            follower_path = new_follower
-        else:
-            print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
-        stage(f"{prefix}/eval", lambda log: evaluate_into(settings, follower_path, round_dir, log))
-        instructor_path = new_instructor
-    for name, seconds in timings.items():
-        print(f"{name}: {seconds:.0f}s")
-    print(f"outputs are in {run_dir}/ (metrics.jsonl, round_*/)")
-    return run_dir
+
+def metrics_logger(run_folder, name):
+    """log(row) for stage `name`: appends the row, tagged with role and round, to metrics.jsonl."""
+    round_index, role = stage_parts(name)
+
+    def log(row):
+        row = {"role": role, "round": round_index, **row}
+        append_jsonl(run_folder.metrics_path, row)
+        grpo.print_metrics(row)
+    return log
+
+
+def _drop_metrics(metrics_path, stage_name, after_step=None):
+    """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
+    if not metrics_path.exists() or not metrics_path.stat().st_size:
+        return
+    round_index, role = stage_parts(stage_name)
+    rows = read_jsonl(metrics_path)
+    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
+                                    and (after_step is None or r.get("step", -1) > after_step))]
+    if len(kept) != len(rows):
+        write_jsonl(metrics_path, kept)
+
+
+# -----------------------------------------------------------------------------
+# The steps of a round that are not training
 
 
 def generate_instructions(settings, instructor_path, helper_path, seeds, round_index, round_dir, log):
     """I_T writes one evolved instruction per seed; the Filter (H_T) removes bad sets."""
-    model, tokenizer = load_frozen(instructor_path)
+    model, tokenizer = rollout.load_frozen(instructor_path)
     rows, counts = instructor.generate(model, tokenizer, seeds, round_index, settings.instructor,
                                        random.Random(settings.loop.seed + 1000 + round_index),
                                        max_new_tokens=settings.loop.instruction_max_new_tokens,
                                        batch_size=settings.instructor_grpo.generation_batch_size)
     del model
-    helper, helper_tokenizer = load_frozen(helper_path)
+    helper, helper_tokenizer = rollout.load_frozen(helper_path)
     keep, reasons = conflict_filter.filter_sets(helper, helper_tokenizer, [r["constraints"] for r in rows],
                                                 settings.filter, [r["expected_count"] for r in rows],
                                                 seeds=[r["seed"] for r in rows])
     kept = [row for row, ok in zip(rows, keep) if ok]
     report = {"generation": counts, **conflict_filter.report(reasons),
-              "mapped_to_ifeval": _mapped_share(rows)}
+              "mapped_to_ifeval": instructor.rule_mapping(
+                  [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]])}
     if not kept and settings.loop.template_fallback:
         kept = instructor.template_rows(seeds, round_index, random.Random(settings.loop.seed + round_index))
         report["template_fallback"] = len(kept)
@@ -456,13 +207,6 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
     write_jsonl(round_dir / "instructions.jsonl", kept)
     write_json(round_dir / "filter_report.json", report)
     log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report["mapped_to_ifeval"]})
-
-
-def _mapped_share(rows):
-    verifiable = [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]]
-    return {"verifiable_constraints": len(verifiable),
-            "mapped": sum(c["ifeval_id"] is not None for c in verifiable),
-            "mapped_fraction": instructor.mapped_fraction(verifiable)}
 
 
 def evaluate_into(settings, model_path, out_dir, log):
@@ -481,7 +225,7 @@ def evaluate_into(settings, model_path, out_dir, log):
         # no network to the hub: training should not die for want of a yardstick
         print(f"IFEval skipped: {error}")
         return False
-    model, tokenizer = load_frozen(model_path)
+    model, tokenizer = rollout.load_frozen(model_path)
     results = {}
     for fmt in evaluate.FORMATS:
         results[fmt], per_prompt, _ = evaluate.evaluate_model(
@@ -497,42 +241,77 @@ def evaluate_into(settings, model_path, out_dir, log):
     return True
 
 
-def _stage_parts(stage_name):
-    """"round_2/follower" -> (2, "follower")."""
-    round_part, role = stage_name.split("/")
-    return int(round_part.split("_")[1]), role
+# -----------------------------------------------------------------------------
+# The loop
 
 
-def _log(metrics_path, stage_name, row):
-    round_index, role = _stage_parts(stage_name)
-    row = {"role": role, "round": round_index, **row}
-    append_jsonl(metrics_path, row)
-    print_metrics(row)
+def run(settings):
+    """R rounds of SEIF (module docstring); returns the run folder's path."""
+    loop_cfg = settings.loop
+    run_folder = open_run_folder(settings)
+    on_main = PartialState().is_main_process  # generation, evaluation and file writes
+    seeds = read_seeds(loop_cfg)
+    base = loop_cfg.model
 
+    # 0. IFEval of the base model
+    if begin_stage(run_folder, "round_0/eval"):
+        evaluated = on_main and evaluate_into(settings, base, run_folder.path / "round_0",
+                                              metrics_logger(run_folder, "round_0/eval"))
+        end_stage(run_folder, "round_0/eval", finished=evaluated or not on_main)
 
-def _drop_metrics(metrics_path, stage_name, after_step=None):
-    """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
-    if not metrics_path.exists() or not metrics_path.stat().st_size:
-        return
-    round_index, role = _stage_parts(stage_name)
-    rows = read_jsonl(metrics_path)
-    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
-                                    and (after_step is None or r.get("step", -1) > after_step))]
-    if len(kept) != len(rows):
-        write_jsonl(metrics_path, kept)
+    instructor_path = follower_path = base  # I_0 = F_0 = the base model
+    for round_index in range(1, loop_cfg.rounds + 1):
+        round_dir = run_folder.path / f"round_{round_index}"
+        new_instructor, new_follower = str(round_dir / "instructor"), str(round_dir / "follower")
 
+        # 1. the frozen helper H_T: the base model in round 1, then the previous Follower
+        helper_path = loop_cfg.helper or follower_path
 
-def _free_memory():
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+        # 2. train I_T from I_{T-1} on the seeds (every process, data parallel)
+        stage = f"round_{round_index}/instructor"
+        if begin_stage(run_folder, stage, new_instructor + "_checkpoints"):
+            instructor.train(settings, instructor_path, helper_path, seeds, new_instructor,
+                             metrics_logger(run_folder, stage), round_index=round_index)
+            end_stage(run_folder, stage, new_instructor + "_checkpoints")
+        instructor_path = new_instructor
+
+        # 3. I_T writes this round's instructions; the Filter (H_T) removes bad sets
+        stage = f"round_{round_index}/instructions"
+        if begin_stage(run_folder, stage):
+            if on_main:
+                generate_instructions(settings, instructor_path, helper_path, seeds, round_index,
+                                      round_dir, metrics_logger(run_folder, stage))
+            end_stage(run_folder, stage)
+        rows = read_jsonl(round_dir / "instructions.jsonl") if (round_dir / "instructions.jsonl").stat().st_size else []
+
+        # 4. train F_T from F_{T-1} on them: 3 epochs in round 1, 1 afterwards
+        stage = f"round_{round_index}/follower"
+        epochs = loop_cfg.follower_epochs_first if round_index == 1 else loop_cfg.follower_epochs_later
+        if not rows:
+            print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
+        elif begin_stage(run_folder, stage, new_follower + "_checkpoints"):
+            follower.train(settings, follower_path, helper_path, rows, new_follower, epochs,
+                           metrics_logger(run_folder, stage), round_index=round_index)
+            end_stage(run_folder, stage, new_follower + "_checkpoints")
+        follower_path = new_follower if rows else follower_path
+
+        # 5. IFEval of F_T
+        stage = f"round_{round_index}/eval"
+        if begin_stage(run_folder, stage):
+            evaluated = on_main and evaluate_into(settings, follower_path, round_dir,
+                                                  metrics_logger(run_folder, stage))
+            end_stage(run_folder, stage, finished=evaluated or not on_main)
+
+    for stage, seconds in run_folder.timings.items():
+        print(f"{stage}: {seconds:.0f}s")
+    print(f"outputs are in {run_folder.path}/ (metrics.jsonl, round_*/)")
+    return run_folder.path
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run SEIF's self-evolution loop.")
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    run(settings_from(args))
+    add_arguments(parser)
+    run(settings_from(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

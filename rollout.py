@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from accelerate import PartialState
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -62,10 +63,35 @@ def check_chat_template(tokenizer, name="the model"):
 
 
 def save(model, tokenizer, path):
-    """Model and tokenizer together, loadable by plain transformers, vLLM and lm-eval."""
+    """Model and tokenizer together, loadable by plain transformers, vLLM and lm-eval. Under
+    `accelerate launch` only the main process writes."""
+    if not PartialState().is_main_process:
+        return
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+
+
+def load_frozen(path, device=None):
+    """A model that only answers and judges: eval mode, no gradients."""
+    model, tokenizer = load(path, device=device)
+    model.eval().requires_grad_(False)
+    return model, tokenizer
+
+
+def load_stage(grpo_cfg, start_path, helper_path):
+    """What one GRPO stage holds in memory, and nothing else: (policy, tokenizer, (helper,
+    helper_tokenizer), reference). The policy trains in float32; the frozen helper H_T (Filter,
+    Judger and answerer) and the frozen reference are in the device's usual precision."""
+    policy, tokenizer = load(start_path, dtype=torch.float32)
+    helper = load_frozen(helper_path)
+    reference = None
+    if grpo_cfg.beta != 0:
+        # in SEIF the Follower's start F_{T-1} IS the helper H_T, so one frozen copy serves both
+        reference_is_helper = start_path == helper_path and not grpo_cfg.ref_on_cpu
+        reference = helper[0] if reference_is_helper else load_frozen(
+            start_path, device="cpu" if grpo_cfg.ref_on_cpu else None)[0]
+    return policy, tokenizer, helper, reference
 
 
 # -----------------------------------------------------------------------------

@@ -16,9 +16,12 @@ import pytest
 import torch
 
 import filter as conflict_filter
+import follower
+import instructor
 import judger
 import loop
 import rollout
+from settings import read_seeds
 
 pytestmark = pytest.mark.qwen
 MODEL = "qwen2.5-coder-0.5b"
@@ -74,7 +77,7 @@ def test_a_follower_step_with_seif_defaults(tmp_path):
             for seed in ("Name a fruit.", "Describe rain.", "Say hello.", "Name a tool.")]
     logged = []
     torch.manual_seed(0)
-    loop.train_follower(settings, MODEL, MODEL, rows, str(tmp_path / "follower"), 1, logged.append)
+    follower.train(settings, MODEL, MODEL, rows, str(tmp_path / "follower"), 1, logged.append)
     (row,) = logged
     assert row["updates"] == 4 and row["bad_updates"] == 0
     assert math.isfinite(row["loss"]) and math.isfinite(row["kl"])
@@ -84,10 +87,10 @@ def test_a_follower_step_with_seif_defaults(tmp_path):
 
 def test_an_instructor_step_with_seif_defaults(tmp_path):
     settings = cpu_settings(tmp_path)
-    seeds = loop.read_seeds(settings.loop)[:4]
+    seeds = read_seeds(settings.loop)[:4]
     logged = []
     torch.manual_seed(0)
-    loop.train_instructor(settings, MODEL, MODEL, seeds, str(tmp_path / "instructor"), logged.append)
+    instructor.train(settings, MODEL, MODEL, seeds, str(tmp_path / "instructor"), logged.append)
     (row,) = logged
     assert row["updates"] == 4 and row["bad_updates"] == 0 and math.isfinite(row["loss"])
     for key in ("format_pass", "filter_pass", "empty_answers", "reward_mean"):

@@ -26,6 +26,7 @@ import evaluate
 import loop
 from conftest import SHARED
 from data import UserError, read_jsonl, write_json
+from settings import apply_override, flat_settings
 from test_loop import canned_generate, no_network, tiny_settings
 
 WORKER = Path(__file__).resolve().parent / "loop_worker.py"
@@ -142,8 +143,8 @@ def test_a_restart_refuses_changes_to_finished_stages(tmp_path, monkeypatch, don
     settings, run_dir = fake_run_folder(tmp_path, done)
     before = files(run_dir)
     name = change.split("=")[0]
-    old = loop.flat_settings(dataclasses.asdict(settings))[name]
-    loop._apply_override(settings, change)
+    old = flat_settings(dataclasses.asdict(settings))[name]
+    apply_override(settings, change)
     monkeypatch.setattr(loop.rollout, "load", lambda *args, **kwargs: (_ for _ in ()).throw(Loaded()))
     monkeypatch.setattr(evaluate, "_download_ifeval", no_network)
     if refused:
@@ -156,7 +157,7 @@ def test_a_restart_refuses_changes_to_finished_stages(tmp_path, monkeypatch, don
             loop.run(settings)
         assert files(run_dir)[run_dir / "settings.json"] == before[run_dir / "settings.json"]  # kept
         [row] = read_jsonl(run_dir / "settings_changes.jsonl")
-        assert row["changed"] == {name: [old, loop.flat_settings(dataclasses.asdict(settings))[name]]}
+        assert row["changed"] == {name: [old, flat_settings(dataclasses.asdict(settings))[name]]}
 
 
 def test_a_checkpointed_stage_counts_as_started(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import loop
+from presets import PRESETS
 from data import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def test_out_of_range_values_name_the_field_value_and_range(assignment, message)
 
 
 def test_every_field_of_the_defaults_and_presets_is_in_range():
-    for preset in loop.PRESETS:
+    for preset in PRESETS:
         loop.settings_from(loop.argparse.Namespace(preset=preset, model=None, helper=None, seeds=None,
                                                    name=None, set=[]))
     settings_with()

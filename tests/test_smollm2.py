@@ -6,7 +6,9 @@ import torch
 from accelerate import Accelerator
 
 import grpo
+import instructor
 import rollout
+from settings import read_seeds
 
 
 def test_one_grpo_step_on_smollm2(smollm2):
@@ -74,17 +76,17 @@ def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, m
         "instructor_grpo.max_new_tokens=48", "instructor.answer_max_new_tokens=24", "filter.max_new_tokens=16"])
     settings = loop.settings_from(args)
     rewards_seen, rows = [], []
-    original = loop.instructor.rewards
+    original = instructor.rewards
 
     def spy(*args_, **kwargs):
         rewards, info = original(*args_, **kwargs)
         rewards_seen.append(rewards)
         return rewards, info
 
-    monkeypatch.setattr(loop.instructor, "rewards", spy)
-    seeds = loop.read_seeds(settings.loop)[:2]
+    monkeypatch.setattr(instructor, "rewards", spy)
+    seeds = read_seeds(settings.loop)[:2]
     torch.manual_seed(0)
-    loop.train_instructor(settings, settings.loop.model, settings.loop.model, seeds,
+    instructor.train(settings, settings.loop.model, settings.loop.model, seeds,
                           str(tmp_path / "instructor"), log=rows.append)
     group = settings.instructor_grpo.group_size
     assert len(rewards_seen) == 1 and len(rewards_seen[0]) == settings.instructor_grpo.prompts_per_step * group
