@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import grpo
 import judger
 import rollout
+import training
 from data import UserError, read_jsonl, run_cli
 from grpo import GRPOConfig
 from judger import JudgerConfig
@@ -80,18 +81,18 @@ class Settings:
     judger: JudgerConfig = field(default_factory=JudgerConfig)
 
 
-def train(settings, start_path, helper_path, rows, out, epochs, log=grpo.print_metrics, accelerator=None,
+def train(settings, start_path, helper_path, rows, out, epochs, log=training.print_metrics, accelerator=None,
           round_index=1):
     """Train F_T from `start_path` with GRPO on instruction `rows` for `epochs`, judged by the frozen
     helper H_T at `helper_path`; save it to `out`."""
     cfg = settings.follower_grpo
-    policy, tokenizer, (helper, helper_tokenizer), reference = rollout.load_stage(cfg, start_path, helper_path)
+    policy, tokenizer, (helper, helper_tokenizer), reference = training.load_stage(cfg, start_path, helper_path)
 
     def reward_fn(batch, texts):
         return rewards(helper, helper_tokenizer, batch, texts, settings.judger)
 
     trained = grpo.train(policy, tokenizer, training_items(rows), reward_fn, cfg,
-                         accelerator or grpo.make_accelerator(), ref_model=reference, epochs=epochs,
+                         accelerator or training.make_accelerator(), ref_model=reference, epochs=epochs,
                          max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
                          log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints")
     rollout.save(trained, tokenizer, out)

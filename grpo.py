@@ -15,15 +15,14 @@ V = vocabulary.
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
-from accelerate import Accelerator
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
-import checkpoints
 import rollout
+import training
 
 
 @dataclass
@@ -196,55 +195,27 @@ def aggregation_denominator(mask, aggregation, completion_len):
 def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None):
     """One GRPO step on a batch of rollouts: old/ref log-probs, then the updates.
 
-    rollouts: rollout.Rollouts (input_ids, attention_mask, completion_mask) for B samples,
-    advantages: (B,). Makes one optimizer update per `cfg.prompts_per_update` prompts' worth of
-    samples (SEIF: 4 per step), each accumulated over micro-batches of `cfg.micro_batch_size`.
-    Returns a dict of metrics.
+    rollouts: rollout.Rollouts for B samples, advantages: (B,). Makes one optimizer update per
+    `cfg.prompts_per_update` prompts' worth of samples (SEIF: 4 per step), each accumulated over
+    micro-batches of `cfg.micro_batch_size`. Returns a dict of metrics.
     """
     start_time = time.time()
-    device = accelerator.device
-    samples = len(advantages)
     per_update = cfg.prompts_per_update * rollouts.group_size
-    updates = [list(range(s, min(s + per_update, samples))) for s in range(0, samples, per_update)]
-
-    # old log-probs (the policy that sampled) and reference log-probs, without gradients.
-    # With one epoch, the first update's old log-probs equal the current ones, so they are
-    # taken from its own forward pass (detached) instead of a separate one.
+    updates = [list(range(s, min(s + per_update, len(advantages)))) for s in range(0, len(advantages), per_update)]
+    # Old log-probs (the policy that sampled) and reference log-probs, without gradients. With one
+    # epoch the first update's old log-probs equal the current ones, so that update takes them
+    # from its own forward pass (detached) instead of a separate one.
     reuse_first = cfg.ppo_epochs == 1
-    use_kl = cfg.beta != 0 and ref_model is not None
     with accelerator.autocast():
-        old = _logprobs_by_micro_batch(policy, rollouts, cfg, device, skip=len(updates[0]) if reuse_first else 0)
-        ref = _logprobs_by_micro_batch(ref_model, rollouts, cfg, ref_model.device) if use_kl else None
-
+        old = all_logprobs(policy, rollouts, cfg, accelerator.device, skip=len(updates[0]) if reuse_first else 0)
+        use_kl = cfg.beta != 0 and ref_model is not None
+        ref = all_logprobs(ref_model, rollouts, cfg, ref_model.device) if use_kl else None
     policy.train()
     history, bad_updates = [], 0
     for _ in range(cfg.ppo_epochs):
-        for update_index, update in enumerate(updates):
-            mask = rollouts.completion_mask[update]
-            denominator = aggregation_denominator(mask, cfg.aggregation, mask.shape[1])
-            micro_batches = [update[i : i + cfg.micro_batch_size] for i in range(0, len(update), cfg.micro_batch_size)]
-            for i, micro in enumerate(micro_batches):
-                batch = _micro_batch(rollouts, micro, device)
-                # all-reduce gradients across processes only on the last micro-batch
-                sync = nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(policy)
-                width = batch[2].shape[1]  # the micro-batch is trimmed to its longest completion
-                with sync, accelerator.autocast():
-                    logprobs = completion_logprobs(policy, *batch, temperature=cfg.temperature,
-                                                  share_prompts=cfg.share_prompts)
-                    if reuse_first and update_index == 0:
-                        old_logprobs = logprobs.detach()
-                    else:
-                        old_logprobs = old[micro, :width].to(device)
-                    loss, stats = grpo_loss(
-                        logprobs, old_logprobs, ref[micro, :width].to(device) if use_kl else None,
-                        advantages[micro].to(device), batch[2], eps_low=cfg.eps_low,
-                        eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, beta=cfg.beta,
-                        aggregation=cfg.aggregation)
-                    # this micro-batch's share of the update's loss (see aggregation_denominator);
-                    # with several processes DDP then averages the per-process gradients
-                    share = aggregation_denominator(batch[2], cfg.aggregation, batch[2].shape[1]) / max(denominator, 1)
-                    accelerator.backward(loss * share)
-                history.append({"loss": loss.item(), **stats})
+        for update_index, rows in enumerate(updates):
+            old_logprobs = None if reuse_first and update_index == 0 else old
+            history += _update(policy, accelerator, rollouts, rows, advantages, old_logprobs, ref, cfg)
             grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             if torch.isfinite(torch.as_tensor(grad_norm)):
                 optimizer.step()
@@ -252,51 +223,53 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
                 bad_updates += 1
             optimizer.zero_grad(set_to_none=True)
             history[-1]["grad_norm"] = float(grad_norm)
-
-    tokens = rollouts.completion_mask.sum().item()
-    keys = {key for h in history for key in h}
-    metrics = {key: _mean([h[key] for h in history if key in h]) for key in sorted(keys)}
-    metrics.update(updates=len(updates) * cfg.ppo_epochs, bad_updates=bad_updates,
-                   update_time=time.time() - start_time,
-                   update_tokens_per_s=tokens * cfg.ppo_epochs / (time.time() - start_time))
-    return metrics
+    seconds = time.time() - start_time
+    metrics = {key: _mean([h[key] for h in history if key in h]) for key in sorted({k for h in history for k in h})}
+    return {**metrics, "updates": len(updates) * cfg.ppo_epochs, "bad_updates": bad_updates, "update_time": seconds,
+            "update_tokens_per_s": rollouts.completion_mask.sum().item() * cfg.ppo_epochs / seconds}
 
 
-def _micro_batch(rollouts, index, device):
-    """Rows `index`, with all-padding columns trimmed: (ids, attention, completion mask)."""
-    completion_mask = rollouts.completion_mask[index]
-    attention_mask = rollouts.attention_mask[index]
-    keep_right = int(completion_mask.sum(dim=0).nonzero().max()) + 1 if completion_mask.any() else 1
-    prompt_length = rollouts.prompt_length
-    keep_left = int(attention_mask[:, :prompt_length].sum(dim=0).nonzero().min())  # first non-pad column
-    end = prompt_length + keep_right
-    return (rollouts.input_ids[index, keep_left:end].to(device),
-            attention_mask[:, keep_left:end].to(device),
-            completion_mask[:, :keep_right].to(device))
+def _update(policy, accelerator, rollouts, rows, advantages, old, ref, cfg):
+    """Accumulate the gradient of one update's loss over micro-batches of `rows`; returns the
+    micro-batches' stats. `old` None: the old log-probs are the current ones (detached)."""
+    mask = rollouts.completion_mask[rows]
+    denominator = max(aggregation_denominator(mask, cfg.aggregation, mask.shape[1]), 1)
+    micro_batches = [rows[i : i + cfg.micro_batch_size] for i in range(0, len(rows), cfg.micro_batch_size)]
+    stats = []
+    for i, micro in enumerate(micro_batches):
+        input_ids, attention_mask, completion_mask = rollouts.micro_batch(micro, accelerator.device)
+        width = completion_mask.shape[1]  # trimmed to the micro-batch's longest completion
+        # all-reduce gradients across processes only on the last micro-batch
+        sync = nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(policy)
+        with sync, accelerator.autocast():
+            logprobs = completion_logprobs(policy, input_ids, attention_mask, completion_mask,
+                                           temperature=cfg.temperature, share_prompts=cfg.share_prompts)
+            old_logprobs = logprobs.detach() if old is None else old[micro, :width].to(logprobs.device)
+            ref_logprobs = ref[micro, :width].to(logprobs.device) if ref is not None else None
+            loss, step_stats = grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages[micro].to(logprobs.device),
+                                         completion_mask, eps_low=cfg.eps_low, eps_high=cfg.eps_high,
+                                         dual_clip=cfg.dual_clip, beta=cfg.beta, aggregation=cfg.aggregation)
+            # this micro-batch's share of the update's loss (see aggregation_denominator);
+            # with several processes DDP then averages the per-process gradients
+            accelerator.backward(loss * aggregation_denominator(completion_mask, cfg.aggregation, width) / denominator)
+        stats.append({"loss": loss.item(), **step_stats})
+    return stats
 
 
 @torch.no_grad()
-def _logprobs_by_micro_batch(model, rollouts, cfg, device, skip=0):
+def all_logprobs(model, rollouts, cfg, device, skip=0):
     """(B, C) log-probs from `model` for every sample from `skip` on (rows before it stay 0)."""
     logprobs = torch.zeros(rollouts.completion_mask.shape, dtype=torch.float32)
     model_was_training = model.training
     model.eval()
     for start in range(skip, len(logprobs), cfg.micro_batch_size):
-        index = list(range(start, min(start + cfg.micro_batch_size, len(logprobs))))
-        ids, attention, completion_mask = _micro_batch(rollouts, index, device)
-        logprobs[index, : completion_mask.shape[1]] = completion_logprobs(
-            model, ids, attention, completion_mask, temperature=cfg.temperature,
+        rows = list(range(start, min(start + cfg.micro_batch_size, len(logprobs))))
+        input_ids, attention_mask, completion_mask = rollouts.micro_batch(rows, device)
+        logprobs[rows, : completion_mask.shape[1]] = completion_logprobs(
+            model, input_ids, attention_mask, completion_mask, temperature=cfg.temperature,
             share_prompts=cfg.share_prompts).cpu()
     model.train(model_was_training)
     return logprobs
-
-
-def _mean_over_processes(accelerator, row):
-    """Average every metric over processes (a no-op with one process)."""
-    if accelerator.num_processes == 1:
-        return row
-    values = accelerator.reduce(torch.tensor(list(row.values()), device=accelerator.device), "mean")
-    return dict(zip(row, values.tolist()))
 
 
 def _mean(values):
@@ -304,30 +277,17 @@ def _mean(values):
 
 
 # -----------------------------------------------------------------------------
-# The outer loop: rollout -> reward -> advantages -> train_step, for either trained role
-
-
-def make_accelerator():
-    # bf16 autocast on GPU with float32 master weights: SEIF's lr of 1e-6 is below bf16's
-    # resolution for typical weights, so updates to bf16 weights would round away to nothing.
-    return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
-
-
-def print_metrics(row):
-    """The default `log` of `train`: a few headline numbers of a metrics row on one line."""
-    keys = ("role", "round", "step", "reward_mean", "format_pass", "kl", "step_time")
-    print(" ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                   for k in keys if k in row))
+# The training loop: rollout -> reward -> advantages -> train_step, for either trained role
 
 
 def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
-          max_steps=None, seed=0, log=print_metrics, desc="grpo", checkpoint_dir=None):
+          max_steps=None, seed=0, log=training.print_metrics, desc="grpo", checkpoint_dir=None):
     """GRPO over `items` for `epochs` (at most `max_steps` steps); returns the unwrapped policy.
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
-    log(row) gets each step's metrics row, on the main process only (default: print_metrics).
+    log(row) gets each step's metrics row, on the main process only.
     With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
     """
     # fused: one kernel for all parameters instead of a Python loop over them
@@ -338,31 +298,26 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
     if cfg.gradient_checkpointing:
         rollout.set_checkpointing(model, True)
-    # Several processes: each samples its own share of a step's prompts (whole groups, so
-    # advantages stay per group) and accelerate all-reduces the gradients.
-    rank, world = accelerator.process_index, accelerator.num_processes
-    rank_cfg = replace(cfg, prompts_per_update=max(cfg.prompts_per_update // world, 1))
-    generator = torch.Generator().manual_seed(seed)  # the same order on every rank
+    generator = torch.Generator().manual_seed(seed)  # the same order on every process
     steps = [order[i : i + cfg.prompts_per_step]
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
-    first_step = checkpoints.load(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
+    first_step = training.load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
     bad_streak = 0
-    for step, indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
+    for step, prompt_indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         if step < first_step:
             continue
         step_start = time.time()
-        indices = (indices * world)[: -(-len(indices) // world) * world]  # pad to a multiple of world
-        batch = [items[i] for i in indices[rank::world]]
+        prompt_indices, rank_cfg = training.rank_share(prompt_indices, cfg, accelerator)
+        batch = [items[i] for i in prompt_indices]
         with accelerator.autocast():
             rollouts = rollout.generate(model, tokenizer, [item["messages"] for item in batch],
-                                group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                                temperature=cfg.temperature, top_p=cfg.top_p,
-                                batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
-                                share_prompts=cfg.share_prompts)
+                                        group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
+                                        temperature=cfg.temperature, top_p=cfg.top_p,
+                                        batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
+                                        share_prompts=cfg.share_prompts)
         rollout_time = time.time() - step_start
-        repeated = [item for item in batch for _ in range(cfg.group_size)]
-        rewards, info = reward_fn(repeated, rollouts.texts)
+        rewards, info = reward_fn([item for item in batch for _ in range(cfg.group_size)], rollouts.texts)
         rewards = torch.tensor(rewards, dtype=torch.float32)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
         metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model)
@@ -377,9 +332,9 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
                "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
                "rollout_tokens_per_s": lengths.sum().item() / rollout_time,
                "step_time": time.time() - step_start}
-        row = _mean_over_processes(accelerator, row)
+        row = training.mean_over_processes(accelerator, row)
         if accelerator.is_main_process:
             log({"step": step, **row})
         if checkpoint_dir and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            checkpoints.save(checkpoint_dir, step, model, optimizer, accelerator)
+            training.save_checkpoint(checkpoint_dir, step, model, optimizer, accelerator)
     return model

@@ -38,6 +38,7 @@ import grpo
 import ifeval_checks
 import judger
 import rollout
+import training
 from data import run_cli, write_jsonl
 from filter import FilterConfig
 from grpo import GRPOConfig
@@ -287,19 +288,19 @@ class Settings:
     filter: FilterConfig = field(default_factory=FilterConfig)
 
 
-def train(settings, start_path, helper_path, seeds, out, log=grpo.print_metrics, accelerator=None,
+def train(settings, start_path, helper_path, seeds, out, log=training.print_metrics, accelerator=None,
           round_index=1):
     """Train I_T from `start_path` with GRPO on `seeds`, rewarded through the frozen helper H_T at
     `helper_path` (it plays Filter, answerer and Judger); save it to `out`."""
     cfg = settings.instructor_grpo
-    policy, tokenizer, (helper, helper_tokenizer), reference = rollout.load_stage(cfg, start_path, helper_path)
+    policy, tokenizer, (helper, helper_tokenizer), reference = training.load_stage(cfg, start_path, helper_path)
     items = training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index))
 
     def reward_fn(batch, texts):
         return rewards(helper, helper_tokenizer, batch, texts, settings.instructor, settings.judger,
                        settings.filter)
 
-    trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or grpo.make_accelerator(),
+    trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or training.make_accelerator(),
                          ref_model=reference, epochs=settings.loop.instructor_epochs,
                          max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
                          log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints")

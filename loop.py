@@ -52,12 +52,10 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 
-import checkpoints
 import filter as conflict_filter
 import follower
-import grpo
 import instructor
-import rollout
+import training
 from data import UserError, append_jsonl, read_jsonl, run_cli, write_json, write_jsonl
 from filter import FilterConfig
 from grpo import GRPOConfig
@@ -132,7 +130,7 @@ def begin_stage(run_folder, name, checkpoint_dir=None):
         return False
     state = PartialState()
     if state.is_main_process:
-        resumed_step = checkpoints.latest(checkpoint_dir)[0] if checkpoint_dir else None
+        resumed_step = training.latest_checkpoint(checkpoint_dir)[0] if checkpoint_dir else None
         _drop_metrics(run_folder.metrics_path, name, after_step=resumed_step)
     torch.manual_seed(run_folder.seed + zlib.crc32(name.encode()) + state.process_index)
     run_folder.timings[name] = time.time()
@@ -163,7 +161,7 @@ def metrics_logger(run_folder, name):
     def log(row):
         row = {"role": role, "round": round_index, **row}
         append_jsonl(run_folder.metrics_path, row)
-        grpo.print_metrics(row)
+        training.print_metrics(row)
     return log
 
 
@@ -185,13 +183,13 @@ def _drop_metrics(metrics_path, stage_name, after_step=None):
 
 def generate_instructions(settings, instructor_path, helper_path, seeds, round_index, round_dir, log):
     """I_T writes one evolved instruction per seed; the Filter (H_T) removes bad sets."""
-    model, tokenizer = rollout.load_frozen(instructor_path)
+    model, tokenizer = training.load_frozen(instructor_path)
     rows, counts = instructor.generate(model, tokenizer, seeds, round_index, settings.instructor,
                                        random.Random(settings.loop.seed + 1000 + round_index),
                                        max_new_tokens=settings.loop.instruction_max_new_tokens,
                                        batch_size=settings.instructor_grpo.generation_batch_size)
     del model
-    helper, helper_tokenizer = rollout.load_frozen(helper_path)
+    helper, helper_tokenizer = training.load_frozen(helper_path)
     keep, reasons = conflict_filter.filter_sets(helper, helper_tokenizer, [r["constraints"] for r in rows],
                                                 settings.filter, [r["expected_count"] for r in rows],
                                                 seeds=[r["seed"] for r in rows])
@@ -225,7 +223,7 @@ def evaluate_into(settings, model_path, out_dir, log):
         # no network to the hub: training should not die for want of a yardstick
         print(f"IFEval skipped: {error}")
         return False
-    model, tokenizer = rollout.load_frozen(model_path)
+    model, tokenizer = training.load_frozen(model_path)
     results = {}
     for fmt in evaluate.FORMATS:
         results[fmt], per_prompt, _ = evaluate.evaluate_model(

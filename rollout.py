@@ -72,28 +72,6 @@ def save(model, tokenizer, path):
     tokenizer.save_pretrained(path)
 
 
-def load_frozen(path, device=None):
-    """A model that only answers and judges: eval mode, no gradients."""
-    model, tokenizer = load(path, device=device)
-    model.eval().requires_grad_(False)
-    return model, tokenizer
-
-
-def load_stage(grpo_cfg, start_path, helper_path):
-    """What one GRPO stage holds in memory, and nothing else: (policy, tokenizer, (helper,
-    helper_tokenizer), reference). The policy trains in float32; the frozen helper H_T (Filter,
-    Judger and answerer) and the frozen reference are in the device's usual precision."""
-    policy, tokenizer = load(start_path, dtype=torch.float32)
-    helper = load_frozen(helper_path)
-    reference = None
-    if grpo_cfg.beta != 0:
-        # in SEIF the Follower's start F_{T-1} IS the helper H_T, so one frozen copy serves both
-        reference_is_helper = start_path == helper_path and not grpo_cfg.ref_on_cpu
-        reference = helper[0] if reference_is_helper else load_frozen(
-            start_path, device="cpu" if grpo_cfg.ref_on_cpu else None)[0]
-    return policy, tokenizer, helper, reference
-
-
 # -----------------------------------------------------------------------------
 # Rollouts
 
@@ -112,6 +90,16 @@ class Rollouts:
     @property
     def completion_ids(self):
         return self.input_ids[:, self.prompt_length :]
+
+    def micro_batch(self, rows, device):
+        """(input_ids, attention_mask, completion_mask) of `rows`, on `device`, without the
+        columns that are padding in every one of them: the log-prob passes run on this."""
+        completion_mask, attention_mask = self.completion_mask[rows], self.attention_mask[rows]
+        width = int(completion_mask.sum(dim=0).nonzero().max()) + 1 if completion_mask.any() else 1
+        first = int(attention_mask[:, : self.prompt_length].sum(dim=0).nonzero().min())  # first real column
+        end = self.prompt_length + width
+        return (self.input_ids[rows, first:end].to(device), attention_mask[:, first:end].to(device),
+                completion_mask[:, :width].to(device))
 
 
 def chat_text(tokenizer, messages):

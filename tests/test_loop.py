@@ -45,8 +45,8 @@ def tiny_settings(model_dir, tmp_path):
 def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(loop.instructor, "generate", canned_generate)
     helpers = []
-    load_stage = loop.rollout.load_stage
-    monkeypatch.setattr(loop.rollout, "load_stage", lambda cfg, start, helper: helpers.append(helper) or load_stage(cfg, start, helper))
+    load_stage = loop.training.load_stage
+    monkeypatch.setattr(loop.training, "load_stage", lambda cfg, start, helper: helpers.append(helper) or load_stage(cfg, start, helper))
 
     run_dir = loop.run(tiny_settings(tiny_model_dir, tmp_path))
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-import checkpoints
 import grpo
 import rollout
+import training
 from conftest import boost_token
 
 #                  A = +1: inside  above   below   [padding: above, below]
@@ -145,20 +145,20 @@ def test_checkpoint_files_are_named_by_step_and_only_the_newest_is_kept(tiny_mod
     model, _ = tiny_model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     accelerator = Accelerator(cpu=True)
-    assert checkpoints.latest(tmp_path) == (None, None)
-    checkpoints.save(tmp_path, 7, model, optimizer, accelerator)
+    assert training.latest_checkpoint(tmp_path) == (None, None)
+    training.save_checkpoint(tmp_path, 7, model, optimizer, accelerator)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_000007.pt"]
     saved = [p.detach().clone() for p in model.parameters()]
     with torch.no_grad():
         for p in model.parameters():
             p.add_(1.0)
-    checkpoints.save(tmp_path, 123456, model, optimizer, accelerator)
+    training.save_checkpoint(tmp_path, 123456, model, optimizer, accelerator)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_123456.pt"]
-    assert checkpoints.latest(tmp_path) == (123456, str(tmp_path / "step_123456.pt"))
+    assert training.latest_checkpoint(tmp_path) == (123456, str(tmp_path / "step_123456.pt"))
     # restoring gives back the saved weights and the step after the saved one
-    checkpoints.save(tmp_path, 8, model, optimizer, accelerator)
+    training.save_checkpoint(tmp_path, 8, model, optimizer, accelerator)
     with torch.no_grad():
         for p, original in zip(model.parameters(), saved):
             p.copy_(original)
-    assert checkpoints.load(tmp_path, model, optimizer, accelerator) == 9
+    assert training.load_checkpoint(tmp_path, model, optimizer, accelerator) == 9
     assert all(not torch.equal(p, original) for p, original in zip(model.parameters(), saved))
