@@ -194,9 +194,9 @@ def _score_chunk(model, tokenizer, messages_list):
     cache = {}
     if shared > 0:
         name = rollout.cache_argument(model)
-        prefix = model(input_ids=torch.tensor([ids_list[0][:shared]], device=device), use_cache=True,
-                       logits_to_keep=1)
-        cache = {name: getattr(prefix, name)}
+        rubric_pass = model(input_ids=torch.tensor([ids_list[0][:shared]], device=device), use_cache=True,
+                            logits_to_keep=1)
+        cache = {name: getattr(rubric_pass, name)}
         cache[name].batch_repeat_interleave(len(rows))  # (1, ...) -> (batch, ...)
     tails = [ids[shared:] for ids in ids_list]
     width = max(len(tail) for tail in tails)

@@ -210,15 +210,15 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
 def evaluate_into(settings, model_path, out_dir, log):
     """IFEval on `eval_limit` prompts in both formats of evaluate.py (plain and seif); the numbers
     go to out_dir/ifeval.json and metrics.jsonl. Returns False when it skipped the evaluation."""
-    cfg = settings.loop
-    if not cfg.eval_limit:
+    loop_cfg = settings.loop
+    if not loop_cfg.eval_limit:
         return False
     import evaluate  # needs the optional lm-eval extra
 
     try:
-        rows = evaluate.load_ifeval(cfg.eval_data or None, limit=cfg.eval_limit)
+        rows = evaluate.load_ifeval(loop_cfg.eval_data or None, limit=loop_cfg.eval_limit)
     except UserError as error:
-        if cfg.eval_data:  # the user named a file: a bad one is their error to fix
+        if loop_cfg.eval_data:  # the user named a file: a bad one is their error to fix
             raise
         # no network to the hub: training should not die for want of a yardstick
         print(f"IFEval skipped: {error}")
@@ -227,7 +227,7 @@ def evaluate_into(settings, model_path, out_dir, log):
     results = {}
     for fmt in evaluate.FORMATS:
         results[fmt], per_prompt, _ = evaluate.evaluate_model(
-            model, tokenizer, rows, cfg.eval_max_new_tokens, settings.follower_grpo.generation_batch_size, fmt)
+            model, tokenizer, rows, loop_cfg.eval_max_new_tokens, settings.follower_grpo.generation_batch_size, fmt)
         write_jsonl(Path(out_dir) / f"ifeval_results_{fmt}.jsonl", per_prompt)
     write_json(Path(out_dir) / "ifeval.json", {"model": model_path, "prompts": len(rows), **results})
     # metrics.jsonl rows stay flat: {"plain_prompt_strict": ..., "seif_prompt_strict": ..., ...}
@@ -266,42 +266,42 @@ def run(settings):
         helper_path = loop_cfg.helper or follower_path
 
         # 2. train I_T from I_{T-1} on the seeds (every process, data parallel)
-        stage = f"round_{round_index}/instructor"
-        if begin_stage(run_folder, stage, new_instructor + "_checkpoints"):
+        stage_name = f"round_{round_index}/instructor"
+        if begin_stage(run_folder, stage_name, new_instructor + "_checkpoints"):
             instructor.train(settings, instructor_path, helper_path, seeds, new_instructor,
-                             metrics_logger(run_folder, stage), round_index=round_index)
-            end_stage(run_folder, stage, new_instructor + "_checkpoints")
+                             metrics_logger(run_folder, stage_name), round_index=round_index)
+            end_stage(run_folder, stage_name, new_instructor + "_checkpoints")
         instructor_path = new_instructor
 
         # 3. I_T writes this round's instructions; the Filter (H_T) removes bad sets
-        stage = f"round_{round_index}/instructions"
-        if begin_stage(run_folder, stage):
+        stage_name = f"round_{round_index}/instructions"
+        if begin_stage(run_folder, stage_name):
             if on_main:
                 generate_instructions(settings, instructor_path, helper_path, seeds, round_index,
-                                      round_dir, metrics_logger(run_folder, stage))
-            end_stage(run_folder, stage)
+                                      round_dir, metrics_logger(run_folder, stage_name))
+            end_stage(run_folder, stage_name)
         rows = read_jsonl(round_dir / "instructions.jsonl") if (round_dir / "instructions.jsonl").stat().st_size else []
 
         # 4. train F_T from F_{T-1} on them: 3 epochs in round 1, 1 afterwards
-        stage = f"round_{round_index}/follower"
+        stage_name = f"round_{round_index}/follower"
         epochs = loop_cfg.follower_epochs_first if round_index == 1 else loop_cfg.follower_epochs_later
         if not rows:
             print(f"round {round_index}: the Filter kept no instructions, so the Follower is unchanged")
-        elif begin_stage(run_folder, stage, new_follower + "_checkpoints"):
+        elif begin_stage(run_folder, stage_name, new_follower + "_checkpoints"):
             follower.train(settings, follower_path, helper_path, rows, new_follower, epochs,
-                           metrics_logger(run_folder, stage), round_index=round_index)
-            end_stage(run_folder, stage, new_follower + "_checkpoints")
+                           metrics_logger(run_folder, stage_name), round_index=round_index)
+            end_stage(run_folder, stage_name, new_follower + "_checkpoints")
         follower_path = new_follower if rows else follower_path
 
         # 5. IFEval of F_T
-        stage = f"round_{round_index}/eval"
-        if begin_stage(run_folder, stage):
+        stage_name = f"round_{round_index}/eval"
+        if begin_stage(run_folder, stage_name):
             evaluated = on_main and evaluate_into(settings, follower_path, round_dir,
-                                                  metrics_logger(run_folder, stage))
-            end_stage(run_folder, stage, finished=evaluated or not on_main)
+                                                  metrics_logger(run_folder, stage_name))
+            end_stage(run_folder, stage_name, finished=evaluated or not on_main)
 
-    for stage, seconds in run_folder.timings.items():
-        print(f"{stage}: {seconds:.0f}s")
+    for stage_name, seconds in run_folder.timings.items():
+        print(f"{stage_name}: {seconds:.0f}s")
     print(f"outputs are in {run_folder.path}/ (metrics.jsonl, round_*/)")
     return run_folder.path
 

@@ -1,4 +1,4 @@
-"""Presets: small sets of overrides on the SEIF defaults (see loop.Settings for every field).
+"""Presets: small sets of overrides on the SEIF defaults (see loop.Settings for every section).
 
 Each preset names only what it changes, section by section.
 
