@@ -51,15 +51,29 @@ def rewards(helper, tokenizer, items, texts, judger_cfg):
 
     Returns (rewards, info) as grpo.train expects. All (answer, constraint) pairs of the batch
     go to the Judger in one call.
+
+    With judger_cfg.echo_guard (not SEIF, on by default) an answer is judged without verbatim
+    copies of its instruction's lines, and one that does not address its request gets 0: a
+    reply that repeats "End your reply with the phrase 'That is all.'" or that only says
+    "That is all." follows no instruction, though a rule would pass it.
     """
     answers = [extract_answer(text) for text in texts]
     answered = [i for i, answer in enumerate(answers) if answer is not None]
+    passing = len(answered)
+    if judger_cfg.echo_guard and answered:
+        for i in answered:
+            answers[i] = judger.strip_echoes(answers[i], items[i]["instruction"].split("\n"))
+        on_topic = judger.addresses_request(
+            helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
+            judger_cfg)
+        answered = [i for i, verdict in zip(answered, on_topic) if verdict]
     fractions, verdicts = judger.followed_fractions(
         helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg)
-    rewards = [0.0] * len(items)  # a reply that fails the format gate gets 0
+    rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
         rewards[i] = fraction
-    info = {"format_pass": len(answered) / len(answers),
+    info = {"format_pass": passing / len(answers),
+            "echo_or_off_topic": (passing - len(answered)) / passing if passing else 0.0,
             "constraints_followed": sum(verdicts) / len(verdicts) if verdicts else 0.0}
     return rewards, info
 

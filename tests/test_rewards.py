@@ -2,10 +2,13 @@
 
 import json
 
+from types import SimpleNamespace
+
 import pytest
 
 import follower
 import instructor
+import rollout
 from conftest import fake_generate
 from filter import FilterConfig
 from instructor import InstructorConfig
@@ -34,12 +37,17 @@ def helper_answers(monkeypatch):
     return fake_generate(monkeypatch, [f"<think> ok </think><answer>{ANSWER}</answer>"] * 8)
 
 
+def instruction_row(constraints=CONSTRAINTS):
+    """A row of a round's instructions file: the seed with three rule-checked constraints."""
+    return instructor.instruction_row(1, "verifiable", SEED, instructor.constraint_dicts(constraints, "verifiable", SEED), 3)
+
+
 def instructor_rewards(texts, filter_cfg=NO_LLM_FILTER):
     items = [verifiable_item() for _ in texts]
     return instructor.rewards(None, None, items, texts, InstructorConfig(), JudgerConfig(), filter_cfg)
 
 
-def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers):
+def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers, monkeypatch):
     reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
     rewards, info = instructor_rewards([reply])
     assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3
@@ -49,9 +57,9 @@ def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers):
     (chats, _), = helper_answers
     assert chats == [[{"role": "user", "content": SEED + "\n" + "\n".join(CONSTRAINTS)}]]
 
-    row = {"constraints": instructor.constraint_dicts(CONSTRAINTS, "verifiable", SEED)}
-    follower_rewards, _ = follower.rewards(None, None, [row], [f"<think> hm </think><answer>{ANSWER}</answer>"],
-                                           JudgerConfig())
+    fake_generate(monkeypatch, ["It answers the request. Verdict: [[1]]"])  # the echo guard's verdict
+    follower_rewards, _ = follower.rewards(None, None, [instruction_row()],
+                                           [f"<think> hm </think><answer>{ANSWER}</answer>"], JudgerConfig())
     assert follower_rewards == [pytest.approx(2 / 3)]
 
 
@@ -113,7 +121,7 @@ def test_follower_format_gate_and_unparseable_judge(monkeypatch):
     fake_generate(monkeypatch, ["It seems cheerful enough, I suppose."])
     rewards, info = follower.rewards(None, None, [open_ended, open_ended],
                                      ["Great day!", "<think> x </think><answer>Great day!</answer>"],
-                                     JudgerConfig(llm="generate"))
+                                     JudgerConfig(llm="generate", echo_guard=False))
     assert rewards == [0.0, 0.0]  # no format; then a judge reply with no [[d]] = not followed
     assert info["format_pass"] == 0.5
 
@@ -123,3 +131,47 @@ def test_extract_answer_follows_the_seif_regex():
     assert follower.extract_answer("  <think></think><answer>x</answer>\n") == "x"
     assert follower.extract_answer("<answer>x</answer>") is None
     assert follower.extract_answer("<think>a</think><answer>x</answer> extra") is None
+
+
+# --- the echo guard (not SEIF): an answer must answer, not repeat its instruction -----------
+
+GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
+
+
+def follower_reward(answer, judge_says, echo_guard=True):
+    """The Follower's reward and info for one answer; the LLM judge's replies are canned."""
+    calls = []
+    def judge(model, tokenizer, messages_list, **kwargs):
+        calls.append(messages_list)
+        return SimpleNamespace(texts=[judge_says] * len(messages_list))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollout, "generate", judge)
+        rewards, info = follower.rewards(None, None, [instruction_row()],
+                                         [f"<think> x </think><answer>{answer}</answer>"],
+                                         JudgerConfig(echo_guard=echo_guard))
+    return rewards[0], info, calls
+
+
+@pytest.mark.parametrize("echo", [
+    "Include the keyword 'river' in your response.",  # a copied constraint passes the keyword rule
+    "include the keyword ‘river’ in your response",  # copied with other case and quotes
+    SEED + "\nInclude the keyword 'river' in your response.\nWrite your entire response in lowercase letters.",
+])
+def test_an_echoed_constraint_earns_nothing(echo):
+    unguarded, _, _ = follower_reward(echo.lower(), "Verdict: [[1]]", echo_guard=False)
+    assert unguarded > 0  # the hole: rules pay for copying the constraint
+    reward, info, _ = follower_reward(echo, "Verdict: [[1]]")  # even if the judge is fooled
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+
+
+def test_a_real_answer_that_satisfies_the_constraints_keeps_full_credit():
+    reward, info, calls = follower_reward(GOOD_ANSWER, "It describes the morning. Verdict: [[1]]")
+    assert reward == 1.0 and info["echo_or_off_topic"] == 0.0
+    (chats,) = calls  # one LLM verdict: does the answer address the seed?
+    assert SEED in chats[0][0]["content"] and GOOD_ANSWER in chats[0][0]["content"]
+
+
+def test_an_answer_to_another_request_earns_nothing():
+    reward, info, _ = follower_reward(GOOD_ANSWER, "It is about something else. Verdict: [[0]]")
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]", echo_guard=False)[0] == 1.0
