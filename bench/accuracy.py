@@ -349,17 +349,19 @@ def main():
     pairs = ifeval_pairs()
     for mode in args.modes:
         print(f"{mode} ...", flush=True)
+        load = os.getloadavg()[0]  # verdicts/s depend on what else the machine runs
         if mode == "filter":
             filter_rows = read_jsonl(FILTER_SETS)
-            results["runs"]["filter"] = run_filter(model, tokenizer, filter_rows, args)
+            name, run = "filter", run_filter(model, tokenizer, filter_rows, args)
             results["runs"]["filter_rules_only"] = run_filter_rules(filter_rows)
         else:
             limit = args.limit if mode == "score" else args.generate_limit
             sample = stratified_sample(pairs, limit, "strict", args.seed)
-            run = run_judge(model, tokenizer, sample, mode, args)
+            name, run = f"judge_{mode}", run_judge(model, tokenizer, sample, mode, args)
             run["settings"]["sample"] = (f"{len(sample)} of {len(pairs)} pairs, stratified by the "
                                          f"official strict verdict, seed {args.seed}")
-            results["runs"][f"judge_{mode}"] = run
+        run["settings"]["load_average_at_start"] = round(load, 1)
+        results["runs"][name] = run
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")  # after every mode: a crash keeps the rest
         lines = summary_lines(results)
