@@ -43,6 +43,7 @@ from data import run_cli, write_jsonl
 from filter import FilterConfig
 from grpo import GRPOConfig
 from judger import JudgerConfig
+from constraint_mapping import map_constraint
 from settings import LoopConfig, add_arguments, from_args, read_seeds
 
 
@@ -134,7 +135,7 @@ def constraint_dicts(texts, mode, seed):
     """Constraint strings -> dicts; verifiable ones carry an IFEval id and kwargs when they map."""
     constraints = []
     for text in texts:
-        mapped = ifeval_checks.map_constraint(text, request=seed) if mode == "verifiable" else None
+        mapped = map_constraint(text, request=seed) if mode == "verifiable" else None
         constraints.append({"text": text, "ifeval_id": mapped[0] if mapped else None,
                             "kwargs": mapped[1] if mapped else None})
     return constraints

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ifeval_checks
+from constraint_mapping import map_constraint
 from data import UserError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -228,13 +229,13 @@ MAPPED = [
 
 @pytest.mark.parametrize("sentence, instruction_id, kwargs", MAPPED, ids=[m[1] for m in MAPPED])
 def test_map_constraint_recognises_common_phrasings(sentence, instruction_id, kwargs):
-    assert ifeval_checks.map_constraint(sentence) == (instruction_id, kwargs)
+    assert map_constraint(sentence) == (instruction_id, kwargs)
 
 
 def test_repeat_the_request_needs_the_request():
     sentence = "First repeat the request word for word without change, then give your answer."
-    assert ifeval_checks.map_constraint(sentence) is None
-    assert ifeval_checks.map_constraint(sentence, request="Write a haiku.") == (
+    assert map_constraint(sentence) is None
+    assert map_constraint(sentence, request="Write a haiku.") == (
         "combination:repeat_prompt", {"prompt_to_repeat": "Write a haiku."})
 
 
@@ -248,7 +249,7 @@ def test_repeat_the_request_needs_the_request():
     "Do not end your response with 'Thanks'.",
 ])
 def test_map_constraint_returns_none_when_no_single_rule_fits(sentence):
-    assert ifeval_checks.map_constraint(sentence) is None
+    assert map_constraint(sentence) is None
 
 
 def test_at_least_n_bullets_is_not_the_bullet_rule():
@@ -272,7 +273,7 @@ def test_at_least_n_bullets_is_not_the_bullet_rule():
     ("The letter 'q' should appear at least 5 times.", "Quiet queens quickly quit quizzes.", "Quiet."),
 ])
 def test_mapped_constraints_check_what_the_sentence_says(sentence, follows, breaks):
-    instruction_id, kwargs = ifeval_checks.map_constraint(sentence)
+    instruction_id, kwargs = map_constraint(sentence)
     assert ifeval_checks.check(instruction_id, kwargs, follows)
     assert not ifeval_checks.check(instruction_id, kwargs, breaks)
 
@@ -294,7 +295,7 @@ def test_describe_then_map_gives_back_every_ifeval_instruction(ifeval_rows):
             sentence = ifeval_checks.describe(instruction_id, kwargs)
             assert "\n" not in sentence
             expected = normalise.get(instruction_id, dict)(kwargs)
-            mapped = ifeval_checks.map_constraint(sentence, request=kwargs.get("prompt_to_repeat"))
+            mapped = map_constraint(sentence, request=kwargs.get("prompt_to_repeat"))
             assert mapped == (instruction_id, expected), sentence
             seen.add(instruction_id)
     assert seen == set(ifeval_checks.instruction_ids()) and len(seen) == 25
