@@ -46,6 +46,40 @@ def messages(instruction):
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": instruction}]
 
 
+# -----------------------------------------------------------------------------
+# The echo guard (not SEIF): an answer must answer, not repeat its instruction
+
+QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
+
+# Judged like a constraint: one more LLM verdict per answer.
+ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
+                     "about something else: {request}")
+
+
+def strip_echoes(answer, sentences):
+    """`answer` with every verbatim copy of one of `sentences` cut out, ignoring case, spacing,
+    quote style and the closing punctuation. Without this, "Use the word "garden" in your
+    reply." answered with exactly that sentence passes the keyword rule."""
+    for sentence in sentences:
+        words = sentence.strip().rstrip(".!?;:").split()
+        if words:
+            pattern = r"\s+".join(re.sub(QUOTES, QUOTES, re.escape(word)) for word in words)
+            answer = re.sub(pattern + r"[.!?;:]?", "", answer, flags=re.IGNORECASE)
+    return answer.strip()
+
+
+def addresses_request(model, tokenizer, answer_request_pairs, cfg):
+    """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)"""
+    verdicts = [0.0] * len(answer_request_pairs)
+    asked = [(i, answer, ADDRESSES_REQUEST.format(request=request))
+             for i, (answer, request) in enumerate(answer_request_pairs) if answer.strip()]
+    if asked:
+        results = judger.llm_verdicts(model, tokenizer, [(answer, text) for _, answer, text in asked], cfg)
+        for (i, _, _), verdict in zip(asked, results):
+            verdicts[i] = 1.0 if verdict > 0.5 else 0.0
+    return verdicts
+
+
 def rewards(helper, tokenizer, items, texts, judger_cfg):
     """Follower rewards for one batch: `items` are instruction rows, one completion text each.
 
@@ -62,8 +96,8 @@ def rewards(helper, tokenizer, items, texts, judger_cfg):
     passing = len(answered)
     if judger_cfg.echo_guard and answered:
         for i in answered:
-            answers[i] = judger.strip_echoes(answers[i], items[i]["instruction"].split("\n"))
-        on_topic = judger.addresses_request(
+            answers[i] = strip_echoes(answers[i], items[i]["instruction"].split("\n"))
+        on_topic = addresses_request(
             helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
             judger_cfg)
         answered = [i for i, verdict in zip(answered, on_topic) if verdict]

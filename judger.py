@@ -10,8 +10,8 @@ with `[[1]]` (satisfied) or `[[0]]` (not). Anything that is not a clear `[[1]]` 
 This project adds two departures, both on by default. `JudgerConfig.rules`: a constraint that
 maps to an IFEval instruction type (it carries an `ifeval_id`) is checked by IFEval's exact rule
 instead of the LLM. `JudgerConfig.echo_guard`: the Follower's answer is judged without verbatim
-copies of its instruction (`strip_echoes`) and must address its request (`addresses_request`,
-one more LLM verdict), so that repeating a constraint is not following it. Set both to False to
+copies of its instruction and must address its request (one more LLM verdict; see
+follower.py), so that repeating a constraint is not following it. Set both to False to
 judge as SEIF did.
 
 Two ways to ask the LLM (`JudgerConfig.llm`):
@@ -240,40 +240,6 @@ def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg):
             return [1.0 if p > 0.5 else 0.0 for p in probabilities]
         raise UserError(f"unknown score_reward {cfg.score_reward!r}; use decision or probability")
     raise UserError(f"unknown judge mode {cfg.llm!r}; use generate or score")
-
-
-# -----------------------------------------------------------------------------
-# The echo guard: an answer must answer, not repeat the instruction
-
-QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
-
-# Judged like a constraint: one more LLM verdict per answer.
-ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
-                     "about something else: {request}")
-
-
-def strip_echoes(answer, sentences):
-    """`answer` with every verbatim copy of one of `sentences` cut out, ignoring case, spacing,
-    quote style and the closing punctuation. Without this, "Use the word "garden" in your
-    reply." answered with exactly that sentence passes the keyword rule."""
-    for sentence in sentences:
-        words = sentence.strip().rstrip(".!?;:").split()
-        if words:
-            pattern = r"\s+".join(re.sub(QUOTES, QUOTES, re.escape(word)) for word in words)
-            answer = re.sub(pattern + r"[.!?;:]?", "", answer, flags=re.IGNORECASE)
-    return answer.strip()
-
-
-def addresses_request(model, tokenizer, answer_request_pairs, cfg):
-    """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)"""
-    verdicts = [0.0] * len(answer_request_pairs)
-    asked = [(i, answer, ADDRESSES_REQUEST.format(request=request))
-             for i, (answer, request) in enumerate(answer_request_pairs) if answer.strip()]
-    if asked:
-        results = llm_verdicts(model, tokenizer, [(answer, text) for _, answer, text in asked], cfg)
-        for (i, _, _), verdict in zip(asked, results):
-            verdicts[i] = 1.0 if verdict > 0.5 else 0.0
-    return verdicts
 
 
 # -----------------------------------------------------------------------------
