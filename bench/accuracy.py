@@ -20,9 +20,15 @@ Positive = 1 = "satisfied" (Judger) or "no conflict, keep" (Filter). Balanced ac
 of the true-positive and true-negative rates, so a judge that always says 1 gets 0.5 however
 skewed the labels are (IFEval's GPT-4 responses follow 84% of their instructions).
 
-    python bench/accuracy.py --model smollm2-135m --modes score generate filter \
-        --generate-limit 80 --max-new-tokens 128
-    python bench/accuracy.py --model qwen2.5-coder-0.5b --modes score --limit 200
+    python bench/accuracy.py --model smollm2-135m      # score: all pairs; generate: 80; Filter: all
+
+bench/results/accuracy_*.json came from these (2-core CPU shared with other jobs, no GPU):
+    nice -n 19 python bench/accuracy.py --model smollm2-135m --modes score --limit 200
+    nice -n 19 python bench/accuracy.py --model smollm2-135m --modes generate --generate-limit 16
+    nice -n 19 python bench/accuracy.py --model smollm2-135m --modes filter
+    nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes score --limit 40
+    nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes filter --filter-limit 16 \
+        --batch-size 8
 
 Results merge into --out (default bench/results/accuracy_<model>.json, one entry per mode, so
 several invocations fill one file) and a text summary next to it (.txt).
@@ -332,7 +338,9 @@ def main():
     parser.add_argument("--limit", type=int, default=0,
                         help="score mode: pairs to sample, stratified by the official verdict (0 = all)")
     parser.add_argument("--generate-limit", type=int, default=80, help="generate mode: pairs to sample")
-    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument("--filter-limit", type=int, default=0,
+                        help="Filter: sets to sample, stratified by label (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="the samples' seed")
     parser.add_argument("--max-new-tokens", type=int, default=128,
                         help="generate mode and Filter: analysis budget (Judger/Filter default 256)")
     parser.add_argument("--max-response-chars", type=int, default=0,
@@ -351,9 +359,11 @@ def main():
         print(f"{mode} ...", flush=True)
         load = os.getloadavg()[0]  # verdicts/s depend on what else the machine runs
         if mode == "filter":
-            filter_rows = read_jsonl(FILTER_SETS)
+            all_rows = read_jsonl(FILTER_SETS)
+            filter_rows = stratified_sample(all_rows, args.filter_limit, "label", args.seed)
             name, run = "filter", run_filter(model, tokenizer, filter_rows, args)
-            results["runs"]["filter_rules_only"] = run_filter_rules(filter_rows)
+            run["settings"]["sample"] = (f"{len(filter_rows)} of {len(all_rows)} sets, stratified by "
+                                         f"label, seed {args.seed}")
         else:
             limit = args.limit if mode == "score" else args.generate_limit
             sample = stratified_sample(pairs, limit, "strict", args.seed)
@@ -362,6 +372,8 @@ def main():
                                          f"official strict verdict, seed {args.seed}")
         run["settings"]["load_average_at_start"] = round(load, 1)
         results["runs"][name] = run
+        if mode == "filter":
+            results["runs"]["filter_rules_only"] = run_filter_rules(all_rows)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")  # after every mode: a crash keeps the rest
         lines = summary_lines(results)
