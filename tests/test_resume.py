@@ -24,6 +24,7 @@ import pytest
 
 import evaluate
 import loop
+import rollout
 from conftest import SHARED
 from data import UserError, read_jsonl, write_json
 from settings import apply_override, flat_settings
@@ -145,7 +146,7 @@ def test_a_restart_refuses_changes_to_finished_stages(tmp_path, monkeypatch, don
     name = change.split("=")[0]
     old = flat_settings(dataclasses.asdict(settings))[name]
     apply_override(settings, change)
-    monkeypatch.setattr(loop.rollout, "load", lambda *args, **kwargs: (_ for _ in ()).throw(Loaded()))
+    monkeypatch.setattr(rollout, "load", lambda *args, **kwargs: (_ for _ in ()).throw(Loaded()))
     monkeypatch.setattr(evaluate, "_download_ifeval", no_network)
     if refused:
         with pytest.raises(UserError, match=f"stages made with other settings: {refused} was ") as error:
