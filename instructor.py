@@ -323,7 +323,9 @@ def main(argv=None):
     else:
         model, tokenizer = rollout.load(settings.loop.model)
         rows, counts = generate(model, tokenizer, seeds, args.round, settings.instructor,
-                                random.Random(settings.loop.seed))
+                                random.Random(settings.loop.seed),
+                                max_new_tokens=settings.loop.instruction_max_new_tokens,
+                                batch_size=settings.instructor_grpo.generation_batch_size)
         write_jsonl(args.out, rows)
         print(f"{len(rows)} instructions written to {args.out} (dropped: {counts})")
 
