@@ -248,6 +248,7 @@ def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg):
 
 def rule_verdict(constraint, answer):
     """IFEval's exact check as 0.0/1.0; a checker that crashes counts as not followed."""
+    ifeval_checks.registry()  # a missing lm-eval or NLTK punkt_tab is the user's to fix, not a 0
     try:
         return float(ifeval_checks.check(constraint["ifeval_id"], constraint.get("kwargs") or {},
                                          answer))

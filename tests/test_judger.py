@@ -7,6 +7,7 @@ import torch
 import ifeval_checks
 import rollout
 from conftest import fake_generate, make_tiny_model
+from data import UserError
 from judger import JudgerConfig, judge, judge_messages, parse_verdict, strip_think
 
 
@@ -159,3 +160,14 @@ def test_real_model_judges_in_generate_mode(smollm2):
              ("HELLO THERE", constraint("Write the whole answer in lowercase letters."))]
     verdicts = judge(model, tokenizer, pairs, JudgerConfig(max_new_tokens=32))
     assert len(verdicts) == 2 and set(verdicts) <= {0.0, 1.0}
+
+
+def test_a_missing_rule_setup_is_an_error_not_a_zero(monkeypatch):
+    """Without lm-eval or NLTK's punkt_tab every rule verdict would silently be 0."""
+    def missing():
+        raise UserError("IFEval counts sentences with NLTK's punkt_tab data, which was not found")
+
+    monkeypatch.setattr(ifeval_checks, "registry", missing)
+    pair = ("no commas here", {"text": "Do not use any commas.", "ifeval_id": "punctuation:no_comma", "kwargs": {}})
+    with pytest.raises(UserError, match="punkt_tab"):
+        judge(None, None, [pair])
