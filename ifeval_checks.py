@@ -20,7 +20,8 @@ We do not rewrite the rules: they come from lm-eval's copy of Google's code
 
 The other direction, an English sentence to (id, kwargs), is constraint_mapping.py.
 
-NLTK's `punkt_tab` data must be findable (set NLTK_DATA): IFEval counts sentences with it.
+NLTK's `punkt_tab` data must be findable (set NLTK_DATA) for the rules that count sentences;
+without it those rules raise a UserError that says so (the other rules do not need it).
 """
 
 import functools
@@ -35,21 +36,14 @@ def registry():
     """lm-eval's `instructions_registry` module (INSTRUCTION_DICT, INSTRUCTION_CONFLICTS)."""
     try:
         import langdetect
-        import nltk
-        # Importing this runs lm-eval's "download punkt_tab if missing", which fails offline.
+        # Importing this runs lm-eval's "download punkt_tab if missing", which fails offline
+        # without an error; only the sentence counter needs it (see _follows).
         from lm_eval.tasks.ifeval import instructions_registry
     except ImportError:
         raise UserError("IFEval rule checks need lm-eval: pip install -r requirements-extra.txt") from None
     # The language checks use langdetect, which is random on short or mixed text unless seeded:
     # seed it so that the same response always gets the same verdict.
     langdetect.DetectorFactory.seed = 0
-    try:
-        nltk.data.find("tokenizers/punkt_tab")
-    except LookupError:
-        raise UserError(
-            "IFEval counts sentences with NLTK's punkt_tab data, which was not found: set NLTK_DATA "
-            "to a folder holding tokenizers/punkt_tab (python -m nltk.downloader punkt_tab)"
-        ) from None
     return instructions_registry
 
 
@@ -88,7 +82,13 @@ def _build(instruction_id, kwargs, prompt=""):
 
 def _follows(checker, response):
     # IFEval counts an empty (or all-whitespace) response as not following anything.
-    return bool(response.strip() and checker.check_following(response))
+    try:
+        return bool(response.strip() and checker.check_following(response))
+    except LookupError:  # NLTK data is missing: the user's to install, never a silent verdict
+        raise UserError(
+            "IFEval counts sentences with NLTK's punkt_tab data, which was not found: set NLTK_DATA "
+            "to a folder holding tokenizers/punkt_tab (python -m nltk.downloader punkt_tab)"
+        ) from None
 
 
 def loose_variants(response):

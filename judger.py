@@ -248,10 +248,11 @@ def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg):
 
 def rule_verdict(constraint, answer):
     """IFEval's exact check as 0.0/1.0; a checker that crashes counts as not followed."""
-    ifeval_checks.registry()  # a missing lm-eval or NLTK punkt_tab is the user's to fix, not a 0
     try:
         return float(ifeval_checks.check(constraint["ifeval_id"], constraint.get("kwargs") or {},
                                          answer))
+    except UserError:  # lm-eval or NLTK's punkt_tab missing: the user's to fix, not a verdict of 0
+        raise
     except Exception as error:  # a bad kwargs dict from the Instructor must not stop training
         warnings.warn(f"rule check {constraint['ifeval_id']} failed ({error!r}); verdict 0")
         return 0.0

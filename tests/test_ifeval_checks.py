@@ -322,9 +322,12 @@ def test_missing_nltk_data_is_a_clear_user_error(monkeypatch):
 
     ifeval_checks.registry.cache_clear()
     monkeypatch.setattr(nltk.data, "find", not_found)
+    monkeypatch.setattr(nltk.data, "load", not_found)
     try:
-        with pytest.raises(UserError, match="NLTK_DATA"):
-            ifeval_checks.check("punctuation:no_comma", {}, "text")
+        with pytest.raises(UserError, match="NLTK_DATA"):  # counting sentences needs punkt_tab
+            ifeval_checks.check("length_constraints:number_sentences",
+                                {"num_sentences": 2, "relation": "less than"}, "One. Two. Three.")
+        assert ifeval_checks.check("punctuation:no_comma", {}, "text")  # no NLTK data needed
     finally:
         monkeypatch.undo()
         ifeval_checks.registry.cache_clear()

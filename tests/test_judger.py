@@ -163,11 +163,25 @@ def test_real_model_judges_in_generate_mode(smollm2):
 
 
 def test_a_missing_rule_setup_is_an_error_not_a_zero(monkeypatch):
-    """Without lm-eval or NLTK's punkt_tab every rule verdict would silently be 0."""
-    def missing():
-        raise UserError("IFEval counts sentences with NLTK's punkt_tab data, which was not found")
+    """Without lm-eval, or NLTK's punkt_tab for a sentence count, every such rule verdict would
+    silently be 0. Rules that need no NLTK data still work without it."""
+    import nltk
 
-    monkeypatch.setattr(ifeval_checks, "registry", missing)
-    pair = ("no commas here", {"text": "Do not use any commas.", "ifeval_id": "punctuation:no_comma", "kwargs": {}})
+    def no_punkt(*args, **kwargs):
+        raise LookupError("Resource punkt_tab not found.")
+
+    monkeypatch.setattr(nltk.data, "load", no_punkt)
+    monkeypatch.setattr(nltk.data, "find", no_punkt)
+    sentences = {"text": "Use fewer than 3 sentences.", "ifeval_id": "length_constraints:number_sentences",
+                 "kwargs": {"num_sentences": 3, "relation": "less than"}}
+    no_commas = {"text": "Do not use any commas.", "ifeval_id": "punctuation:no_comma", "kwargs": {}}
+    assert judge(None, None, [("no commas here", no_commas)]) == [1.0]
     with pytest.raises(UserError, match="punkt_tab"):
-        judge(None, None, [pair])
+        judge(None, None, [("One sentence. Two.", sentences)])
+
+    def no_lm_eval():
+        raise UserError("IFEval rule checks need lm-eval: pip install -r requirements-extra.txt")
+
+    monkeypatch.setattr(ifeval_checks, "registry", no_lm_eval)
+    with pytest.raises(UserError, match="need lm-eval"):
+        judge(None, None, [("no commas here", no_commas)])
