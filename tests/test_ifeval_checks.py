@@ -322,7 +322,9 @@ def test_missing_nltk_data_is_a_clear_user_error(monkeypatch):
 
     ifeval_checks.registry.cache_clear()
     monkeypatch.setattr(nltk.data, "find", not_found)
-    monkeypatch.setattr(nltk.data, "load", not_found)
+    from lm_eval.tasks.ifeval import instructions_util  # its sentence tokenizer is cached once loaded
+
+    monkeypatch.setattr(instructions_util, "_get_sentence_tokenizer", lambda: not_found("punkt_tab"))
     try:
         with pytest.raises(UserError, match="NLTK_DATA"):  # counting sentences needs punkt_tab
             ifeval_checks.check("length_constraints:number_sentences",

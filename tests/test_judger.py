@@ -165,13 +165,12 @@ def test_real_model_judges_in_generate_mode(smollm2):
 def test_a_missing_rule_setup_is_an_error_not_a_zero(monkeypatch):
     """Without lm-eval, or NLTK's punkt_tab for a sentence count, every such rule verdict would
     silently be 0. Rules that need no NLTK data still work without it."""
-    import nltk
+    from lm_eval.tasks.ifeval import instructions_util  # its sentence tokenizer is cached once loaded
 
-    def no_punkt(*args, **kwargs):
+    def no_punkt():
         raise LookupError("Resource punkt_tab not found.")
 
-    monkeypatch.setattr(nltk.data, "load", no_punkt)
-    monkeypatch.setattr(nltk.data, "find", no_punkt)
+    monkeypatch.setattr(instructions_util, "_get_sentence_tokenizer", no_punkt)
     sentences = {"text": "Use fewer than 3 sentences.", "ifeval_id": "length_constraints:number_sentences",
                  "kwargs": {"num_sentences": 3, "relation": "less than"}}
     no_commas = {"text": "Do not use any commas.", "ifeval_id": "punctuation:no_comma", "kwargs": {}}
