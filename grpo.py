@@ -48,6 +48,7 @@ class GRPOConfig:
     generation_batch_size: int = 64  # samples per generate() call
     gradient_checkpointing: bool = False  # trade compute for activation memory
     share_prompts: bool = True  # run each prompt once per group, not G times (same results)
+    rollout_weights: str = "auto"  # sample from a "bf16" copy or the float32 "policy"; auto: bf16 on GPU
     ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
     max_bad_updates: int = 3  # stop after this many non-finite updates in a row
     checkpoint_every: int = 0  # save policy, optimizer and RNG state every N steps (0 = never)
@@ -192,12 +193,13 @@ def aggregation_denominator(mask, aggregation, completion_len):
 # One training step
 
 
-def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None):
+def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None, sampler=None):
     """One GRPO step on a batch of rollouts: old/ref log-probs, then the updates.
 
     rollouts: rollout.Rollouts for B samples, advantages: (B,). Makes one optimizer update per
     `cfg.prompts_per_update` prompts' worth of samples (SEIF: 4 per step), each accumulated over
-    micro-batches of `cfg.micro_batch_size`. Returns a dict of metrics.
+    micro-batches of `cfg.micro_batch_size`. `sampler`, the bf16 rollout copy if there is one,
+    gets the new weights after every update. Returns a dict of metrics.
     """
     start_time = time.time()
     per_update = cfg.prompts_per_update * rollouts.group_size
@@ -219,12 +221,15 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
             grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             if torch.isfinite(torch.as_tensor(grad_norm)):
                 optimizer.step()
+                if sampler is not None:
+                    rollout.refresh_copy(sampler, accelerator.unwrap_model(policy))
             else:  # a NaN/inf loss or gradient: drop this update, keep the weights as they were
                 bad_updates += 1
             optimizer.zero_grad(set_to_none=True)
             history[-1]["grad_norm"] = float(grad_norm)
     seconds = time.time() - start_time
-    metrics = {key: _mean([h[key] for h in history if key in h]) for key in sorted({k for h in history for k in h})}
+    metrics = {key: (max if key.endswith("_max") else _mean)([h[key] for h in history if key in h])
+               for key in sorted({k for h in history for k in h})}
     return {**metrics, "updates": len(updates) * cfg.ppo_epochs, "bad_updates": bad_updates, "update_time": seconds,
             "update_tokens_per_s": rollouts.completion_mask.sum().item() * cfg.ppo_epochs / seconds}
 
@@ -252,8 +257,20 @@ def _update(policy, accelerator, rollouts, rows, advantages, old, ref, cfg):
             # this micro-batch's share of the update's loss (see aggregation_denominator);
             # with several processes DDP then averages the per-process gradients
             accelerator.backward(loss * aggregation_denominator(completion_mask, cfg.aggregation, width) / denominator)
-        stats.append({"loss": loss.item(), **step_stats})
+        stats.append({"loss": loss.item(), **step_stats, **_sampler_gap(rollouts, micro, old_logprobs, completion_mask)})
     return stats
+
+
+def _sampler_gap(rollouts, rows, trainer_logprobs, completion_mask):
+    """How far the log-probs the tokens were sampled with are from the trainer's (same weights):
+    {sampler_logprob_diff: mean |difference| per token, sampler_logprob_diff_max: the largest}.
+    Non-zero only through numerics: a bf16 sampler, other kernels, a KV cache."""
+    if rollouts.sampler_logprobs is None:
+        return {}
+    sampled = rollouts.sampler_logprobs[rows, : completion_mask.shape[1]].to(trainer_logprobs.device)
+    gap = (trainer_logprobs - sampled).abs() * completion_mask
+    return {"sampler_logprob_diff": (gap.sum() / completion_mask.sum().clamp(min=1)).item(),
+            "sampler_logprob_diff_max": gap.max().item()}
 
 
 @torch.no_grad()
@@ -303,6 +320,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
              for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
     first_step = training.load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
+    sampler = rollout.rollout_copy(model, cfg.rollout_weights)  # what generate() runs: see rollout.py
     bad_streak = 0
     for step, prompt_indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         if step < first_step:
@@ -311,7 +329,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         prompt_indices, rank_cfg = training.rank_share(prompt_indices, cfg, accelerator)
         batch = [items[i] for i in prompt_indices]
         with accelerator.autocast():
-            rollouts = rollout.generate(model, tokenizer, [item["messages"] for item in batch],
+            rollouts = rollout.generate(sampler, tokenizer, [item["messages"] for item in batch],
                                         group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
                                         temperature=cfg.temperature, top_p=cfg.top_p,
                                         batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
@@ -320,7 +338,8 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         rewards, info = reward_fn([item for item in batch for _ in range(cfg.group_size)], rollouts.texts)
         rewards = torch.tensor(rewards, dtype=torch.float32)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
-        metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model)
+        metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model,
+                             sampler=None if sampler is model else sampler)
         bad_streak = bad_streak + metrics["bad_updates"] if metrics["bad_updates"] else 0
         if bad_streak >= cfg.max_bad_updates:
             raise FloatingPointError(f"{desc}: {bad_streak} updates in a row had a non-finite loss or "

@@ -18,12 +18,13 @@ silently drops the EOS token and the model is never taught to stop.
 import inspect
 import os
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
 import models
 from data import UserError
@@ -72,6 +73,34 @@ def save(model, tokenizer, path):
     tokenizer.save_pretrained(path)
 
 
+def rollout_copy(model, weights="auto"):
+    """The model that samples a GRPO step's rollouts: `model` itself, or a bf16 copy of it.
+
+    Decoding one token at a time is bound by reading the weights, and under bf16 autocast the
+    float32 master weights are re-cast at every token; a bf16 copy is read as it is, several
+    times faster on a GPU (README, "One GPU"). grpo.py refreshes the copy after every optimizer
+    update (`refresh_copy`), so it always holds the current policy, rounded to bf16; the small
+    gap between the sampler's log-probs and the trainer's is logged as `sampler_logprob_diff`.
+    weights: "bf16", "policy" (sample from `model` itself), or "auto" (bf16 on GPU, else policy).
+    """
+    if weights == "auto":
+        weights = "bf16" if next(model.parameters()).is_cuda else "policy"
+    if weights == "policy" or all(p.dtype == torch.bfloat16 for p in model.parameters()):
+        return model
+    copy = deepcopy(model).eval().requires_grad_(False)
+    for parameter in copy.parameters():  # parameters only: buffers such as RoPE's stay float32
+        parameter.data = parameter.data.to(torch.bfloat16)
+    return copy
+
+
+@torch.no_grad()
+def refresh_copy(copy, model):
+    """Copy `model`'s current weights into `copy`, rounding to its dtype (no-op if the same)."""
+    if copy is not model:
+        for target, source in zip(copy.parameters(), model.parameters()):
+            target.copy_(source)
+
+
 # -----------------------------------------------------------------------------
 # Rollouts
 
@@ -86,6 +115,7 @@ class Rollouts:
     prompt_length: int  # prompt_len: where completions start in input_ids
     texts: list  # batch decoded completions, special tokens skipped
     group_size: int
+    sampler_logprobs: torch.Tensor = None  # (batch, completion_len) log-probs the sampler drew with
 
     @property
     def completion_ids(self):
@@ -132,7 +162,8 @@ def generate(
 
     Chunks of `batch_size` samples go through one `generate` call each. On a CUDA out-of-memory
     error the chunk is retried once at half the size. With `share_prompts`, the samples of one
-    prompt in a chunk share a single prefill of it (`shared_prompt_cache`).
+    prompt in a chunk share a single prefill of it (`shared_prompt_cache`). The log-prob each
+    token was sampled with is kept in `Rollouts.sampler_logprobs` (see `SampledLogprobs`).
     """
     prompts = [chat_text(tokenizer, messages) for messages in messages_list]
     prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
@@ -192,6 +223,7 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
     eos_ids = eos_token_ids(model, tokenizer)
+    recorder = SampledLogprobs(1.0 if greedy else temperature)
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
     cache = {}
@@ -201,10 +233,41 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     with only_our_sampling_settings(model):
         output = model.generate(
             **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=eos_ids, **sampling, **cache,
+            eos_token_id=eos_ids, logits_processor=[recorder], **sampling, **cache,
         )
-    prompt_length = batch["input_ids"].shape[1]
-    return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), output[:, prompt_length:].cpu())]
+    completion_ids = output[:, batch["input_ids"].shape[1]:]
+    return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), completion_ids.cpu(),
+             recorder.logprobs(completion_ids).cpu())]
+
+
+class SampledLogprobs(LogitsProcessor):
+    """Records, during generate(), log softmax(logits / T) of each token it samples: the
+    sampler's own log-probs, which grpo.py compares with the trainer's (`sampler_logprob_diff`).
+
+    generate() runs the processors it is given before temperature and top-p, so `scores` here
+    are the model's raw logits. At step t the token of step t - 1 is the last input id.
+    """
+
+    def __init__(self, temperature):
+        self.temperature = temperature
+        self.pending = None  # (B, V) log-probs of the last step, until its token is known
+        self.picked = []  # (B,) per step: the log-prob of the token sampled at that step
+
+    def __call__(self, input_ids, scores):
+        self._take(input_ids[:, -1])
+        self.pending = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def _take(self, tokens):
+        if self.pending is not None:
+            self.picked.append(self.pending.gather(1, tokens.unsqueeze(1)).squeeze(1))
+            self.pending = None
+
+    def logprobs(self, completion_ids):
+        """(B, C) log-probs of `completion_ids`, the tokens generate() returned."""
+        self._take(completion_ids[:, -1])
+        return torch.stack(self.picked, dim=1) if self.picked else completion_ids.new_zeros(
+            completion_ids.shape, dtype=torch.float32)
 
 
 @contextmanager
@@ -297,12 +360,13 @@ def _pad_to_same_width(tensors, pad_id, left=False):
 
 
 def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
-    """Stack (prompt_ids, prompt_mask, completion_ids) chunks into one Rollouts."""
+    """Stack (prompt_ids, prompt_mask, completion_ids, sampler_logprobs) chunks into one Rollouts."""
     pad_id = tokenizer.pad_token_id
     prompt_ids = torch.cat(_pad_to_same_width([c[0] for c in chunks], pad_id, left=True))
     prompt_mask = torch.cat(_pad_to_same_width([c[1] for c in chunks], 0, left=True))
     completion_ids = torch.cat(_pad_to_same_width([c[2] for c in chunks], pad_id))
     completion_mask = completion_mask_from_eos(completion_ids, eos_ids)
+    sampler_logprobs = torch.cat(_pad_to_same_width([c[3] for c in chunks], 0.0)) * completion_mask
     kept_ids = [ids[mask.bool()] for ids, mask in zip(completion_ids, completion_mask)]
     return Rollouts(
         input_ids=torch.cat([prompt_ids, completion_ids], dim=1),
@@ -311,4 +375,5 @@ def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
         prompt_length=prompt_ids.shape[1],
         texts=tokenizer.batch_decode(kept_ids, skip_special_tokens=True),
         group_size=group_size,
+        sampler_logprobs=sampler_logprobs,
     )

@@ -130,6 +130,7 @@ RULES = [
     (GRPO_SECTIONS, ("aggregation",), lambda v: v in ("token-mean", "seq-mean", "seq-sum-norm"),
      "token-mean, seq-mean or seq-sum-norm"),
     (GRPO_SECTIONS, ("advantage_scale",), lambda v: v in ("group", "none"), "group or none"),
+    (GRPO_SECTIONS, ("rollout_weights",), lambda v: v in ("auto", "bf16", "policy"), "auto, bf16 or policy"),
     (("loop",), ("rounds", "instructor_epochs", "follower_epochs_first", "follower_epochs_later",
                  "instruction_max_new_tokens", "eval_max_new_tokens"), lambda v: v >= 1, ">= 1"),
     (("loop",), ("max_seeds", "instructor_steps", "follower_steps", "eval_limit"), lambda v: v >= 0,
