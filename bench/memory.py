@@ -1,32 +1,43 @@
-"""Peak memory and speed of one full GRPO step at the qwen0.5b preset's shapes.
+"""Speed and peak memory of full GRPO steps at the qwen0.5b preset's shapes, through the loop's
+own code: `grpo.train`, which samples with `rollout.generate` (shared prompt prefill, the bf16
+rollout copy on GPU) and trains with `grpo.train_step`, exactly as a Follower stage does.
 
-One step = rollout (batched `generate`), reference log-probs, old log-probs, then the updates,
-exactly as grpo.train_step runs them. The model has Qwen2.5-0.5B-Instruct's architecture
-(24 layers, hidden 896, 14 heads, 2 KV heads, intermediate 4864, vocab 151,936, tied embeddings,
-rope theta 1e6) with random weights, so nothing is downloaded; random weights almost never
-sample EOS, so every completion runs to max_new_tokens: the worst case for memory.
+The model has Qwen2.5-0.5B-Instruct's architecture (24 layers, hidden 896, 14 heads, 2 KV heads,
+intermediate 4864, vocab 151,936, tied embeddings) with random weights, so nothing is
+downloaded; random weights almost never sample EOS, so every completion runs to max_new_tokens:
+the worst case for time and memory. The prompts are the Follower's real chats (its system
+prompt and a seed instruction) through the Qwen tokenizer and chat template, which is small and
+offline in the Qwen2.5-Coder GGUF (`models.py`; its converted folder is ~/.cache/seif/...).
+Rewards are random, so the loss and its gradients are real. The policy is float32 (bf16
+autocast on GPU), the reference bf16 on GPU, as `training.load_stage` loads them.
 
-The policy is float32 under bf16 autocast (as loop.py trains it), the reference bf16. Prompts
-are random token ids, so the tokenizer and chat template are not involved.
+    python bench/memory.py --tokenizer ~/.cache/seif/qwen2.5-coder-0.5b          # GPU, the preset
+    python bench/memory.py --rollout-weights policy --max-new-tokens 256          # the old rollout path
+    python bench/memory.py --rollout-only --generation-batch-size 320             # generate() alone
+    python bench/memory.py --prompts 2 --max-new-tokens 16 --tokenizer ...        # CPU, a quick check
 
-    python bench/memory.py                          # GPU: the preset's full shapes
-    python bench/memory.py --prompts 2 --max-new-tokens 64 --prompt-len 128   # CPU, reduced
+Prints one line per step and, with --json, appends each step's figures to that file.
 """
 
 import argparse
+import json
+import random
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import follower  # noqa: E402
 import grpo  # noqa: E402
+import rollout  # noqa: E402
+import training  # noqa: E402
+from data import default_seeds_path, read_prompts  # noqa: E402
 from presets import PRESETS  # noqa: E402
-from rollout import Rollouts  # noqa: E402
 
 QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                   num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
@@ -36,15 +47,18 @@ QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, nu
 def parse_args():
     preset = PRESETS["qwen0.5b"]["follower_grpo"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=preset["prompts_per_step"])
-    parser.add_argument("--group-size", type=int, default=5)
-    parser.add_argument("--prompt-len", type=int, default=256)
+    parser.add_argument("--tokenizer", default="Qwen/Qwen2.5-0.5B-Instruct",
+                        help="a Qwen2.5 tokenizer: hub id or local folder")
+    parser.add_argument("--prompts", type=int, default=preset["prompts_per_step"], help="prompts per step")
     parser.add_argument("--max-new-tokens", type=int, default=preset["max_new_tokens"])
-    parser.add_argument("--prompts-per-update", type=int, default=preset["prompts_per_update"])
-    parser.add_argument("--micro-batch-size", type=int, default=preset["micro_batch_size"])
     parser.add_argument("--generation-batch-size", type=int, default=preset["generation_batch_size"])
-    parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--ref-on-cpu", action="store_true")
+    parser.add_argument("--micro-batch-size", type=int, default=preset["micro_batch_size"])
+    parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
+                        default=preset["gradient_checkpointing"])
+    parser.add_argument("--rollout-weights", default="auto", choices=["auto", "bf16", "policy"])
+    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--rollout-only", action="store_true", help="time rollout.generate alone")
+    parser.add_argument("--json", help="append each step's figures to this JSON-lines file")
     return parser.parse_args()
 
 
@@ -55,63 +69,81 @@ def peak_gib(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def sample(model, prompt_ids, max_new_tokens, batch_size):
-    """Batched sampling from random prompt ids, chunked like rollout.generate."""
-    model.eval()
-    pieces = []
-    with torch.no_grad():
-        for start in range(0, len(prompt_ids), batch_size):
-            chunk = prompt_ids[start : start + batch_size]
-            out = model.generate(chunk, attention_mask=torch.ones_like(chunk), max_new_tokens=max_new_tokens,
-                                 min_new_tokens=max_new_tokens, do_sample=True, top_k=0, use_cache=True,
-                                 pad_token_id=0)
-            pieces.append(out)
-    model.train()
-    ids = torch.cat(pieces)
-    completion_mask = torch.ones(ids.shape[0], max_new_tokens, dtype=torch.long, device=ids.device)
-    return Rollouts(input_ids=ids, attention_mask=torch.ones_like(ids), completion_mask=completion_mask,
-                    prompt_length=prompt_ids.shape[1], texts=[""] * len(ids), group_size=0)
-
-
 def main():
     args = parse_args()
-    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    accelerator = training.make_accelerator()
     device = accelerator.device
+    preset = PRESETS["qwen0.5b"]["follower_grpo"]
+    cfg = replace(grpo.GRPOConfig(**preset), prompts_per_step=args.prompts,
+                  prompts_per_update=max(args.prompts // 4, 1), max_new_tokens=args.max_new_tokens,
+                  generation_batch_size=args.generation_batch_size, micro_batch_size=args.micro_batch_size,
+                  gradient_checkpointing=args.gradient_checkpointing, rollout_weights=args.rollout_weights,
+                  checkpoint_every=0)
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(args.tokenizer).expanduser())
+                                              if Path(args.tokenizer).expanduser().exists() else args.tokenizer)
     torch.manual_seed(0)
-    config = Qwen2Config(**QWEN25_05B)
+    config = Qwen2Config(**QWEN25_05B, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     policy = Qwen2ForCausalLM(config).to(device)  # float32 master weights
-    reference = Qwen2ForCausalLM(config).to(torch.bfloat16 if device.type == "cuda" else torch.float32)
-    reference = reference.to("cpu" if args.ref_on_cpu else device).eval().requires_grad_(False)
-    if args.gradient_checkpointing:
-        policy.gradient_checkpointing_enable()
-    cfg = grpo.GRPOConfig(group_size=args.group_size, prompts_per_update=args.prompts_per_update,
-                          micro_batch_size=args.micro_batch_size, max_new_tokens=args.max_new_tokens)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    policy, optimizer = accelerator.prepare(policy, optimizer)
-    samples = args.prompts * args.group_size
-    print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; {samples} samples "
-          f"({args.prompts} prompts x {args.group_size}), prompt {args.prompt_len} + completion "
-          f"{args.max_new_tokens} tokens, micro-batch {args.micro_batch_size}, "
-          f"generation batch {args.generation_batch_size}")
-    print(f"after loading: {peak_gib(device):.2f} GiB")
+    reference = Qwen2ForCausalLM(config).to(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    reference.eval().requires_grad_(False)
+    seeds = read_prompts(default_seeds_path())
+    items = [{"messages": follower.messages(seed)} for seed in seeds[: args.prompts * args.steps]]
+    prompt_tokens = [len(tokenizer(rollout.chat_text(tokenizer, item["messages"]), add_special_tokens=False).input_ids)
+                     for item in items]
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"{name}; {args.prompts} prompts x {cfg.group_size} = {args.prompts * cfg.group_size} samples per step, "
+          f"prompts {min(prompt_tokens)}-{max(prompt_tokens)} tokens + {cfg.max_new_tokens} new, rollout weights "
+          f"{cfg.rollout_weights}, generation batch {cfg.generation_batch_size}, micro-batch {cfg.micro_batch_size}, "
+          f"gradient checkpointing {cfg.gradient_checkpointing}, beta {cfg.beta}, "
+          f"{cfg.prompts_per_step // cfg.prompts_per_update} updates per step", flush=True)
+    if args.rollout_only:
+        return time_rollouts(policy, tokenizer, items, cfg, args, name)
 
-    prompt_ids = torch.randint(1000, config.vocab_size, (args.prompts, args.prompt_len), device=device)
-    prompt_ids = prompt_ids.repeat_interleave(args.group_size, dim=0)
-    start = time.time()
-    with accelerator.autocast():
-        rollouts = sample(accelerator.unwrap_model(policy), prompt_ids, args.max_new_tokens,
-                          args.generation_batch_size)
-    rollout_time = time.time() - start
-    rollout_peak = peak_gib(device)
-    advantages = torch.randn(samples)
-    rollouts.group_size = args.group_size
-    metrics = grpo.train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, reference)
-    tokens = samples * args.max_new_tokens
-    print(f"rollout: {rollout_time:.1f} s, {tokens / rollout_time:.0f} tokens/s, peak {rollout_peak:.2f} GiB")
-    print(f"update (ref + old log-probs + {metrics['updates']} updates): {metrics['update_time']:.1f} s, "
-          f"{metrics['update_tokens_per_s']:.0f} completion tokens/s")
-    print(f"step: {rollout_time + metrics['update_time']:.1f} s; peak memory of the whole step: "
-          f"{peak_gib(device):.2f} GiB")
+    def log(row):
+        row = {"device": name, "rollout_weights": cfg.rollout_weights, "max_new_tokens": cfg.max_new_tokens,
+               "samples": args.prompts * cfg.group_size, "generation_batch_size": cfg.generation_batch_size,
+               "peak_gib": peak_gib(device), **row}
+        print(f"step {row['step']}: {row['step_time']:.1f} s = rollout {row['rollout_time']:.1f} s "
+              f"({row['rollout_tokens_per_s']:.0f} tokens/s) + update {row['update_time']:.1f} s; peak "
+              f"{row['peak_gib']:.2f} GiB; sampler/trainer log-prob gap: mean "
+              f"{row.get('sampler_logprob_diff', float('nan')):.4f}, max "
+              f"{row.get('sampler_logprob_diff_max', float('nan')):.3f}; completion length "
+              f"{row['completion_len_mean']:.0f}", flush=True)
+        write(args.json, row)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+    def random_rewards(items, texts):
+        return [random.random() for _ in texts], {}
+
+    grpo.train(policy, tokenizer, items, random_rewards, cfg, accelerator, ref_model=reference, log=log,
+               desc="bench")
+
+
+def time_rollouts(policy, tokenizer, items, cfg, args, name):
+    """rollout.generate alone, from the sampler grpo.train would use."""
+    sampler = rollout.rollout_copy(policy, cfg.rollout_weights)
+    for step in range(args.steps):
+        batch = items[step * args.prompts : (step + 1) * args.prompts]
+        start = time.time()
+        rollouts = rollout.generate(sampler, tokenizer, [item["messages"] for item in batch],
+                                    group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
+                                    batch_size=cfg.generation_batch_size)
+        seconds = time.time() - start
+        tokens = rollouts.completion_mask.sum().item()
+        row = {"device": name, "rollout_only": True, "rollout_weights": cfg.rollout_weights,
+               "max_new_tokens": cfg.max_new_tokens, "samples": len(rollouts.texts),
+               "generation_batch_size": cfg.generation_batch_size, "rollout_time": seconds,
+               "rollout_tokens_per_s": tokens / seconds, "peak_gib": peak_gib(policy.device)}
+        print(f"rollout {step}: {seconds:.1f} s, {tokens / seconds:.0f} tokens/s, peak {row['peak_gib']:.2f} GiB",
+              flush=True)
+        write(args.json, row)
+
+
+def write(path, row):
+    if path:
+        with open(path, "a") as file:
+            file.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
