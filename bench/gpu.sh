@@ -11,13 +11,13 @@ OUT=${OUT:-bench/results/gpu}
 TOKENIZER=${TOKENIZER:-Qwen/Qwen2.5-0.5B-Instruct}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-memory() { python bench/memory.py --tokenizer "$TOKENIZER" --json "$OUT/memory.jsonl" "$@" 2>&1 | grep -v "it/s"; }
+memory() { python3 bench/memory.py --tokenizer "$TOKENIZER" --json "$OUT/memory.jsonl" "$@" 2>&1 | grep -v "it/s"; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "== the qwen0.5b preset's step (64 prompts x 5, 1024 new tokens), bf16 rollout copy"
 memory
 echo "== ours vs TRL GRPOTrainer, SEIF settings, 32 prompts x 5, 256 new tokens"
-python bench/vs_trl.py --device cuda --tokenizer "$TOKENIZER" --steps 2 --out "$OUT/vs_trl_cuda.txt" 2>&1 \
+python3 bench/vs_trl.py --device cuda --tokenizer "$TOKENIZER" --steps 2 --out "$OUT/vs_trl_cuda.txt" 2>&1 \
     | grep -v "it/s"
 echo "== the same step with 256 new tokens: rollouts from the float32 policy under autocast, then the bf16 copy"
 memory --max-new-tokens 256 --rollout-weights policy
