@@ -4,8 +4,8 @@ Both trained SEIF roles (the Instructor and the Follower) use exactly this code;
 reward functions differ. The settings are SEIF's (see GRPOConfig). Read top to bottom:
 
     group_advantages   rewards -> one advantage per sample, normalised within its group
-    completion_logprobs  model -> per-token log-probs of the completion (chunked, no full-vocab
-                       fp32; each group's shared prompt runs once)
+    completion_logprobs  model -> per-token log-probs of the completion (the lm head chunked: no
+                       full-vocabulary logits; each group's shared prompt runs once)
     grpo_loss          PPO clip + DAPO clip-higher + dual clip + k3 KL, three aggregations
     train_step         old/ref log-probs, then micro-batched updates with gradient accumulation
 
@@ -82,42 +82,46 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
                         chunk_tokens=1024, share_prompts=True):
     """(B, P + C) ids -> (B, C) log p(token) for the completion tokens; 0 where masked out.
 
-    The lm head only runs on the last C + 1 positions (`logits_to_keep`), and the float32
-    log-softmax runs on `chunk_tokens` valid positions at a time. With gradients on, each chunk
-    is checkpointed, so backward recomputes it instead of keeping it: a full float32
-    (B x C x V) tensor never exists. For Qwen's V = 151,936 that tensor is what runs out of memory.
+    The model is asked for its final hidden states, not its logits: the lm head runs inside the
+    float32 log-softmax, on `chunk_tokens` valid positions at a time, and with gradients on each
+    chunk is checkpointed, so backward recomputes it instead of keeping it. Neither the
+    (B x C x V) logits nor their gradient ever exist; for Qwen's V = 151,936 those are what run
+    out of memory. (This assumes logits = lm_head(last hidden state), true of the Llama, Qwen
+    and Mistral families; a model with a logit soft-cap would need it applied here.)
 
     With `share_prompts`, rows with the same prompt (a GRPO group) run it once (see
-    `rollout.prompt_shared_logits`); the result is the same up to float rounding.
+    `rollout.prompt_shared_hidden`); the result is the same up to float rounding.
     """
     completion_len = completion_mask.shape[1]
     # left padding: positions count real tokens only, exactly as generate() numbered them
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    logits = None
+    hidden = None
     if share_prompts:
-        logits = rollout.prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len)
-    if logits is None:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                       logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
-    logits = logits.flatten(0, 1)  # (B*C, V): the logit at t predicts token t + 1
+        hidden = rollout.prompt_shared_hidden(model, input_ids, attention_mask, position_ids, completion_len)
+    if hidden is None:
+        hidden = rollout.last_hidden_states(model, input_ids=input_ids, attention_mask=attention_mask,
+                                            position_ids=position_ids, use_cache=False)[:, -completion_len - 1 : -1]
+    hidden = hidden.flatten(0, 1)  # (B*C, H): the hidden state at t predicts token t + 1
+    lm_head = getattr(model, "module", model).get_output_embeddings()  # H -> V, through a DDP wrapper
     targets = input_ids[:, -completion_len:].flatten()  # (B*C,)
     valid = completion_mask.flatten().nonzero().squeeze(1)  # only completion tokens are scored
     pieces = []
     for start in range(0, len(valid), chunk_tokens):
         index = valid[start : start + chunk_tokens]
         if torch.is_grad_enabled():
-            pieces.append(checkpoint(_token_logprobs, logits[index], targets[index], temperature,
+            pieces.append(checkpoint(_token_logprobs, lm_head, hidden[index], targets[index], temperature,
                                      use_reentrant=False))
         else:
-            pieces.append(_token_logprobs(logits[index], targets[index], temperature))
-    flat = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
+            pieces.append(_token_logprobs(lm_head, hidden[index], targets[index], temperature))
+    flat = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
     flat = flat.index_copy(0, valid, torch.cat(pieces)) if pieces else flat
     return flat.view(-1, completion_len)
 
 
-def _token_logprobs(logits, targets, temperature):
-    """(N, V) logits, (N,) targets -> (N,) log softmax(logits / T)[target], in float32."""
-    logits = logits.float() / temperature
+def _token_logprobs(lm_head, hidden, targets, temperature):
+    """(N, H) hidden states, (N,) targets -> (N,) log softmax(lm_head(hidden) / T)[target]."""
+    logits = lm_head(hidden).float()  # (N, V), in float32
+    logits = logits / temperature if temperature != 1 else logits
     return logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=1)
 
 

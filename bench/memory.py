@@ -16,10 +16,14 @@ autocast on GPU), the reference bf16 on GPU, as `training.load_stage` loads them
     python bench/memory.py --rollout-only --generation-batch-size 320             # generate() alone
     python bench/memory.py --prompts 2 --max-new-tokens 16 --tokenizer ...        # CPU, a quick check
 
-Prints one line per step and, with --json, appends each step's figures to that file.
+Prints one line per step and, with --json, appends each step's figures to that file. The first
+step of a process is slower than the rest (on an H100 the first generate() call of new shapes
+ran at a third of the speed of a repeat: bench/results/h100/generate_warmup.txt), so run
+--steps 2 and read the second as the steady state.
 """
 
 import argparse
+import copy
 import json
 import random
 import resource
@@ -84,7 +88,8 @@ def main():
     torch.manual_seed(0)
     config = Qwen2Config(**QWEN25_05B, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     policy = Qwen2ForCausalLM(config).to(device)  # float32 master weights
-    reference = Qwen2ForCausalLM(config).to(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    # the reference starts as the policy, as in a stage (bf16 on GPU, like training.load_frozen)
+    reference = copy.deepcopy(policy).to(torch.bfloat16 if device.type == "cuda" else torch.float32)
     reference.eval().requires_grad_(False)
     seeds = read_prompts(default_seeds_path())
     items = [{"messages": follower.messages(seed)} for seed in seeds[: args.prompts * args.steps]]

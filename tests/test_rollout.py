@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 import rollout
 from conftest import boost_token
@@ -216,3 +218,36 @@ def test_out_of_memory_during_generation_retries_in_halves(tiny_model, monkeypat
     monkeypatch.setattr(rollout, "_generate_chunk", chunk_that_fails_when_big)
     rollouts = rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=4)
     assert sizes == [4, 2, 2] and len(rollouts.texts) == 4
+
+
+class LargestLogits(TorchDispatchMode):
+    """Records the largest tensor of logits (last dimension the vocabulary), forward and backward;
+    the lm head's (hidden x vocabulary) weight gradient is not logits."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.vocab_size, self.weight_shape, self.largest = config.vocab_size, (config.hidden_size, config.vocab_size), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        output = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(output)[0]:
+            if (isinstance(tensor, torch.Tensor) and tensor.dim() and tensor.shape[-1] == self.vocab_size
+                    and tuple(tensor.shape) != self.weight_shape):
+                self.largest = max(self.largest, tensor.numel())
+        return output
+
+
+@pytest.mark.parametrize("share_prompts", [True, False])
+def test_full_vocabulary_logits_never_exist(tiny_model, share_prompts):
+    """The lm head runs inside the chunked log-softmax: no (B x C x V) logits tensor and no
+    gradient of one is ever made, only (chunk x V) pieces."""
+    model, tokenizer = tiny_model
+    rollouts = rollout.generate(model, tokenizer, CHATS, group_size=4, max_new_tokens=12)
+    batch, width = rollouts.completion_mask.shape
+    vocab, chunk = model.config.vocab_size, batch
+    watch = LargestLogits(model.config)
+    with watch:
+        logprobs = completion_logprobs(model, rollouts.input_ids, rollouts.attention_mask, rollouts.completion_mask,
+                                       chunk_tokens=chunk, share_prompts=share_prompts)
+        logprobs.sum().backward()
+    assert 0 < watch.largest <= chunk * vocab < batch * width * vocab // 4
