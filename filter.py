@@ -24,6 +24,7 @@ Reads an instructions JSONL (rows with `constraints`, a list of constraint dicts
 import argparse
 from dataclasses import dataclass
 
+import ifeval_checks
 import rollout
 from data import UserError, read_jsonl, run_cli, write_json, write_jsonl
 from judger import parse_verdict
@@ -32,6 +33,8 @@ from judger import parse_verdict
 @dataclass
 class FilterConfig:
     llm: bool = True  # run the LLM conflict check after the deterministic checks (SEIF: yes)
+    rules_only: bool = False  # not SEIF (CPU demo only): remove a set with a constraint that no
+    # IFEval rule checks, since the demo model's own verdicts are at chance (bench/accuracy.py)
     max_constraint_chars: int = 300  # longer than this is a paragraph, not one atomic constraint
     max_new_tokens: int = 256  # room for the analysis and the verdict
     batch_size: int = 32  # constraint sets per generate call
@@ -43,6 +46,7 @@ REASONS = {
     "duplicate": "the same constraint twice (ignoring case and spacing)",
     "wrong_count": "not the number of constraints the Instructor was asked for",
     "too_long": "a constraint longer than max_constraint_chars characters",
+    "not_rule_checked": "rules_only: a constraint that no IFEval rule checks on this machine",
     "known_conflict": "two rule-checked constraints that no response can meet together",
     "llm_conflict": "the Filter model found a contradiction, or gave no clear [[1]]",
 }
@@ -68,12 +72,20 @@ def deterministic_reason(constraints, expected_count=None, cfg=None):
         return "wrong_count"
     if any(len(text) > cfg.max_constraint_chars for text in texts):
         return "too_long"
+    if cfg.rules_only and not all(_rule_checked(c) for c in constraints):
+        return "not_rule_checked"
     rules = [(c["ifeval_id"], c.get("kwargs") or {}) for c in constraints if c.get("ifeval_id")]
     for i in range(len(rules)):
         for j in range(i + 1, len(rules)):
             if contradicts(rules[i], rules[j]) or contradicts(rules[j], rules[i]):
                 return "known_conflict"
     return None
+
+
+def _rule_checked(constraint):
+    """True if an IFEval rule checks this constraint, and can on this machine (NLTK data)."""
+    return bool(constraint.get("ifeval_id")) and ifeval_checks.runs_here(constraint["ifeval_id"],
+                                                                         constraint.get("kwargs") or {})
 
 
 # Provable contradictions between two rule-mapped constraints: no response can meet both. This

@@ -6,6 +6,9 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
     0                                    if the reply fails the format gate
     mean over constraints of Judger 0/1  otherwise, judged on the text inside <answer>
 
+With `FollowerConfig.strict_format` False (the CPU demo only: its 135M model never writes the
+format) a reply without the format is judged as a whole instead (`lenient_answer`).
+
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
 
@@ -36,10 +39,30 @@ SYSTEM_PROMPT = (
 FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>(.*?)</answer>$", re.DOTALL)
 
 
+@dataclass
+class FollowerConfig:
+    strict_format: bool = True  # SEIF: a reply outside <think>..</think><answer>..</answer> gets 0.
+    # False (CPU demo only, not SEIF) judges such a reply as a whole: see lenient_answer
+
+
 def extract_answer(text):
     """The text inside <answer>, or None when the reply fails the format gate."""
     match = FORMAT.match(text.strip())
     return match.group(1).strip() if match else None
+
+
+def lenient_answer(text):
+    """What is judged of a reply that may not use the format: the text inside <answer> if it
+    passes the gate, otherwise the text after its reasoning. "" when there is nothing to judge:
+    an empty reply, an empty <answer></answer>, or a reply cut off inside an unclosed <think>.
+    The helper's answer inside the Instructor's reward is always read this way (it gets no
+    system prompt asking for the format); the Follower's only with strict_format False."""
+    extracted = extract_answer(text)
+    if extracted is not None:
+        return extracted
+    if "<think>" in text and "</think>" not in text:
+        return ""
+    return judger.strip_think(text).strip()
 
 
 def messages(instruction):
@@ -80,20 +103,26 @@ def addresses_request(model, tokenizer, answer_request_pairs, cfg):
     return verdicts
 
 
-def rewards(helper, tokenizer, items, texts, judger_cfg):
+def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     """Follower rewards for one batch: `items` are instruction rows, one completion text each.
 
     Returns (rewards, info) as grpo.train expects. All (answer, constraint) pairs of the batch
-    go to the Judger in one call.
+    go to the Judger in one call. info["format_pass"] is the share that passes SEIF's format
+    gate, also when cfg.strict_format is off and the others are judged too.
 
     With judger_cfg.echo_guard (not SEIF, on by default) an answer is judged without verbatim
     copies of its instruction's lines, and one that does not address its request gets 0: a
     reply that repeats "End your reply with the phrase 'That is all.'" or that only says
     "That is all." follows no instruction, though a rule would pass it.
     """
-    answers = [extract_answer(text) for text in texts]
+    cfg = cfg or FollowerConfig()
+    format_passed = sum(extract_answer(text) is not None for text in texts)
+    if cfg.strict_format:
+        answers = [extract_answer(text) for text in texts]  # None: fails the format gate
+    else:
+        answers = [lenient_answer(text) or None for text in texts]  # None: nothing to judge
     answered = [i for i, answer in enumerate(answers) if answer is not None]
-    passing = len(answered)
+    to_judge = len(answered)  # before the echo guard
     if judger_cfg.echo_guard and answered:
         for i in answered:
             answers[i] = strip_echoes(answers[i], items[i]["instruction"].split("\n"))
@@ -106,8 +135,8 @@ def rewards(helper, tokenizer, items, texts, judger_cfg):
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
         rewards[i] = fraction
-    info = {"format_pass": passing / len(answers),
-            "echo_or_off_topic": (passing - len(answered)) / passing if passing else 0.0,
+    info = {"format_pass": format_passed / len(texts),
+            "echo_or_off_topic": (to_judge - len(answered)) / to_judge if to_judge else 0.0,
             "constraints_followed": sum(verdicts) / len(verdicts) if verdicts else 0.0}
     return rewards, info
 
@@ -126,6 +155,7 @@ class Settings:
     """The sections `python follower.py` reads (loop.Settings has them all)."""
     loop: LoopConfig = field(default_factory=LoopConfig)
     follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    follower: FollowerConfig = field(default_factory=FollowerConfig)
     judger: JudgerConfig = field(default_factory=JudgerConfig)
 
 
@@ -137,12 +167,13 @@ def train(settings, start_path, helper_path, rows, out, epochs, log=training.pri
     policy, tokenizer, (helper, helper_tokenizer), reference = training.load_stage(cfg, start_path, helper_path)
 
     def reward_fn(batch, texts):
-        return rewards(helper, helper_tokenizer, batch, texts, settings.judger)
+        return rewards(helper, helper_tokenizer, batch, texts, settings.judger, settings.follower)
 
     trained = grpo.train(policy, tokenizer, training_items(rows), reward_fn, cfg,
                          accelerator or training.make_accelerator(), ref_model=reference, epochs=epochs,
                          max_steps=settings.loop.follower_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints")
+                         log=log, desc=f"round {round_index} follower", checkpoint_dir=out + "_checkpoints",
+                         samples_path=out + "_samples.jsonl")
     rollout.save(trained, tokenizer, out)
 
 

@@ -302,7 +302,8 @@ def _mean(values):
 
 
 def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=None, epochs=1,
-          max_steps=None, seed=0, log=training.print_metrics, desc="grpo", checkpoint_dir=None):
+          max_steps=None, seed=0, log=training.print_metrics, desc="grpo", checkpoint_dir=None,
+          samples_path=None):
     """GRPO over `items` for `epochs` (at most `max_steps` steps); returns the unwrapped policy.
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
@@ -310,6 +311,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
     log(row) gets each step's metrics row, on the main process only.
     With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
+    With `samples_path`, the main process appends its samples with their rewards there (JSONL).
     """
     # fused: one kernel for all parameters instead of a Python loop over them
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in policy.parameters())
@@ -325,6 +327,9 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
              for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
     first_step = training.load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
     sampler = rollout.rollout_copy(model, cfg.rollout_weights)  # what generate() runs: see rollout.py
+    keep_samples = samples_path and accelerator.is_main_process
+    if keep_samples:
+        training.forget_samples(samples_path, first_step)
     bad_streak = 0
     for step, prompt_indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         if step < first_step:
@@ -339,7 +344,10 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
                                         batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
                                         share_prompts=cfg.share_prompts)
         rollout_time = time.time() - step_start
-        rewards, info = reward_fn([item for item in batch for _ in range(cfg.group_size)], rollouts.texts)
+        sampled_items = [item for item in batch for _ in range(cfg.group_size)]
+        rewards, info = reward_fn(sampled_items, rollouts.texts)
+        if keep_samples:
+            training.log_samples(samples_path, step, sampled_items, rollouts.texts, rewards)
         rewards = torch.tensor(rewards, dtype=torch.float32)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
         metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model,

@@ -11,6 +11,7 @@ We do not rewrite the rules: they come from lm-eval's copy of Google's code
 `import ifeval_checks` works without it. What this module adds:
 
     check(id, kwargs, response)        strict verdict, exactly as IFEval computes it
+    runs_here(id, kwargs)              whether this machine has what the rule needs (NLTK data)
     check_loose(id, kwargs, response)  loose verdict (8 lightly cleaned variants of the response)
     score_prompt(row, response)        both verdicts for every instruction of one IFEval prompt
     aggregate(results)                 the four IFEval numbers
@@ -108,6 +109,16 @@ def loose_variants(response):
 def check(instruction_id, kwargs, response, prompt=""):
     """IFEval's strict verdict: does `response` follow this one instruction?"""
     return _follows(build_checker(instruction_id, kwargs, prompt), response)
+
+
+def runs_here(instruction_id, kwargs):
+    """False if the rule cannot run on this machine: the rules that count sentences or tokenize
+    words need NLTK's punkt_tab data. Found by running the rule once on a short text."""
+    try:
+        check(instruction_id, kwargs, "A first sentence. A second one.")
+    except UserError:
+        return False
+    return True
 
 
 def check_loose(instruction_id, kwargs, response, prompt=""):

@@ -6,6 +6,9 @@ constraints one per line. Each sample uses one of two prompt modes (50/50):
     open-ended  5 atomic constraints drawn from a broad taxonomy of constraint kinds
     verifiable  exactly 3 constraints, each from a different IFEval-like family A-E
 
+(The CPU demo's 135M model cannot follow SEIF's verifiable prompt; the demo preset uses a
+short one with worked examples, `InstructorConfig.verifiable_prompt`, and verifiable mode only.)
+
 Its reward (SEIF, exact):
     0                        if the reply fails the format gate, its <answer> is not a JSON
                              object/list of constraint strings, or the Filter (shown the seed
@@ -35,7 +38,6 @@ from dataclasses import dataclass, field
 import filter as conflict_filter  # `filter` is also a Python builtin
 import follower
 import grpo
-import ifeval_checks
 import judger
 import rollout
 import training
@@ -53,8 +55,9 @@ class InstructorConfig:
     generate_temperature: float = 0.7  # SEIF: sampling temperature for the round's instructions
     answer_max_new_tokens: int = 1024  # the helper's one answer inside the reward
     strict_format: bool = True  # SEIF: <think>..</think><answer>{JSON}</answer> or reward 0.
-    # False accepts the first {...} JSON object anywhere in the reply: a departure from SEIF,
-    # used only by the CPU demo, whose 135M model never writes the think/answer format.
+    # False accepts the first {...} JSON object anywhere in the reply: a departure from SEIF.
+    verifiable_prompt: str = "seif"  # SEIF's verifiable-mode prompt. "short" (CPU demo only):
+    # SHORT_VERIFIABLE, after two worked examples as earlier chat turns (WORKED_EXAMPLES)
 
 
 OPEN_ENDED = """Here is a simple instruction:
@@ -101,6 +104,47 @@ with keys "c1" to "c3" and one constraint sentence as each value:
 <think> ... </think><answer>{{"c1": "...", "c2": "...", "c3": "..."}}</answer>"""
 
 MODES = {"open-ended": (OPEN_ENDED, 5), "verifiable": (VERIFIABLE, 3)}  # prompt, constraint count
+
+# Not SEIF: the demo's verifiable-mode prompt (instructor.verifiable_prompt="short"). SmolLM2-135M
+# cannot follow VERIFIABLE: on the demo's seeds at temperature 0.7, 0 of 24 replies parsed even
+# as a bare JSON object. A short list of constraints to choose from, after two worked requests
+# and replies as earlier chat turns, gets most replies through SEIF's strict format gate and
+# JSON check. Every sentence in the list maps to an IFEval rule (constraint_mapping), and each
+# is in exactly one worked example; a seed's two examples are drawn from the four, so that a
+# model that copies an example does not copy the same one for every seed.
+SHORT_VERIFIABLE = """Here is a request:
+
+{seed}
+
+Make the request harder to follow by adding three rules that a program could check. Choose \
+them from this list, or write similar ones:
+- Do not use any commas.
+- Write the whole reply in lowercase letters.
+- Write the whole reply in capital letters.
+- Answer in fewer than 40 words.
+- Use exactly 3 bullet points.
+- Include the word "today".
+- End your reply with the exact phrase "Is there anything else?"
+- Add a postscript starting with P.S.
+- Wrap the whole reply in double quotes.
+- Include a title wrapped in double angle brackets, such as <<my title>>.
+- Highlight at least 2 parts with markdown, such as *highlighted part*.
+- Include at least 2 placeholders in square brackets, such as [name].
+
+Give the three rules as a JSON object with keys "c1" to "c3"."""
+
+WORKED_EXAMPLES = [  # (request, the three constraints of its reply), no two that conflict
+    ("Explain how a kite flies.", ["Write the whole reply in lowercase letters.",
+                                   "Add a postscript starting with P.S.", "Do not use any commas."]),
+    ("Describe a day at a busy airport.", ["Answer in fewer than 40 words.", "Wrap the whole reply in double quotes.",
+                                           'Include the word "today".']),
+    ("Write a note to a friend who lent you a book.", [
+        "Write the whole reply in capital letters.", 'End your reply with the exact phrase "Is there anything else?"',
+        "Include at least 2 placeholders in square brackets, such as [name]."]),
+    ("Give tips for a long train ride.", [
+        "Use exactly 3 bullet points.", "Include a title wrapped in double angle brackets, such as <<my title>>.",
+        "Highlight at least 2 parts with markdown, such as *highlighted part*."]),
+]
 
 
 # -----------------------------------------------------------------------------
@@ -152,14 +196,28 @@ def instruction_row(round_index, mode, seed, constraints, expected_count):
             "expected_count": expected_count, "instruction": evolved_instruction(seed, constraints)}
 
 
+def prompt_messages(seed, mode, cfg, rng):
+    """The chat the Instructor answers for one seed: SEIF's system prompt and the mode's prompt;
+    with verifiable_prompt "short", the demo's prompt after two worked examples drawn by `rng`."""
+    if mode == "open-ended" or cfg.verifiable_prompt == "seif":
+        return follower.messages(MODES[mode][0].format(seed=seed))
+    examples = []
+    for request, constraints in rng.sample(WORKED_EXAMPLES, 2):
+        reply = json.dumps({f"c{number}": text for number, text in enumerate(constraints, 1)})
+        examples += [{"role": "user", "content": SHORT_VERIFIABLE.format(seed=request)},
+                     {"role": "assistant",
+                      "content": f"<think> I pick three rules a program can check. </think><answer>{reply}</answer>"}]
+    system, user = follower.messages(SHORT_VERIFIABLE.format(seed=seed))
+    return [system, *examples, user]
+
+
 def training_items(seeds, cfg, rng):
-    """One grpo.train item per seed, each with its prompt mode drawn 50/50."""
+    """One grpo.train item per seed, each with its prompt mode drawn (SEIF: 50/50)."""
     items = []
     for seed in seeds:
         mode = "verifiable" if rng.random() < cfg.verifiable_fraction else "open-ended"
-        template, count = MODES[mode]
-        items.append({"seed": seed, "mode": mode, "expected_count": count,
-                      "messages": follower.messages(template.format(seed=seed))})
+        items.append({"seed": seed, "mode": mode, "expected_count": MODES[mode][1],
+                      "messages": prompt_messages(seed, mode, cfg, rng)})
     return items
 
 
@@ -183,7 +241,7 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     if valid:
         chats = [[{"role": "user", "content": evolved_instruction(items[i]["seed"], constraints)}]
                  for i, constraints in valid]
-        answers = [_judged_text(text) for text in rollout.generate(
+        answers = [follower.lenient_answer(text) for text in rollout.generate(
             helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens, desc="helper answers").texts]
     # An empty answer says nothing about how hard the constraints are: every verdict on it would
     # be 0 and pay the maximum 1 - 0. SEIF gives it 0, and so do we.
@@ -199,18 +257,6 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     return result, info
 
 
-def _judged_text(answer):
-    """What the Judger reads of the helper's answer: the text inside <answer> if it used the
-    format; otherwise the text after its reasoning. "" when there is nothing to judge: an
-    empty reply, an empty <answer></answer>, or a reply cut off inside an unclosed <think>."""
-    extracted = follower.extract_answer(answer)
-    if extracted is not None:
-        return extracted
-    if "<think>" in answer and "</think>" not in answer:
-        return ""
-    return judger.strip_think(answer).strip()
-
-
 def rule_mapping(constraints):
     """How many of `constraints` map to an IFEval rule (so the Judger checks them by code)."""
     mapped = sum(c["ifeval_id"] is not None for c in constraints)
@@ -220,31 +266,6 @@ def rule_mapping(constraints):
 
 # -----------------------------------------------------------------------------
 # Generating the round's instructions
-
-# Fixed IFEval constraints for `template_rows`; the sentences come from IFEval's own wording.
-TEMPLATE_CONSTRAINTS = [
-    ("punctuation:no_comma", {}),
-    ("change_case:english_lowercase", {}),
-    ("length_constraints:number_words", {"num_words": 60, "relation": "less than"}),
-    ("detectable_content:postscript", {"postscript_marker": "P.S."}),
-    ("startend:quotation", {}),
-]
-
-
-def template_rows(seeds, round_index, rng):
-    """Instruction rows built from fixed templates (3 IFEval constraints per seed), no model.
-
-    Not SEIF: a stand-in used only when `loop.template_fallback` is on and the Instructor
-    produced no usable set, so that a demo on a tiny model still reaches Follower training.
-    """
-    rows = []
-    for seed in seeds:
-        chosen = rng.sample(TEMPLATE_CONSTRAINTS, 3)
-        constraints = [{"text": ifeval_checks.describe(id_, kwargs), "ifeval_id": id_, "kwargs": kwargs}
-                       for id_, kwargs in chosen]
-        rows.append(instruction_row(round_index, "template", seed, constraints, expected_count=3))
-    return rows
-
 
 def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64):
     """Sample one evolved instruction per seed (temperature 0.7).
@@ -304,7 +325,8 @@ def train(settings, start_path, helper_path, seeds, out, log=training.print_metr
     trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or training.make_accelerator(),
                          ref_model=reference, epochs=settings.loop.instructor_epochs,
                          max_steps=settings.loop.instructor_steps or None, seed=settings.loop.seed,
-                         log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints")
+                         log=log, desc=f"round {round_index} instructor", checkpoint_dir=out + "_checkpoints",
+                         samples_path=out + "_samples.jsonl")
     rollout.save(trained, tokenizer, out)
 
 

@@ -18,13 +18,16 @@ Outputs, under runs/<name>/:
   settings.json                 the settings of the run's first start (never rewritten)
   settings_changes.jsonl        one row per later start that changed settings: {field: [old, new]}
   round_<T>/instructor/         I_T, loadable by transformers
+  round_<T>/instructor_samples.jsonl  every GRPO sample of its training: prompt, completion, reward
   round_<T>/instructions.jsonl  the kept evolved instructions
   round_<T>/filter_report.json  how many sets each check removed, and why
   round_<T>/follower/           F_T
+  round_<T>/follower_samples.jsonl    the same for F_T's training
   round_<T>/ifeval.json         F_T's IFEval numbers (round_0: the base model) in both formats of
                                 evaluate.py, "plain" and "seif"; metrics.jsonl has them as
                                 plain_prompt_strict, seif_prompt_strict, ...
   round_<T>/ifeval_results_<format>.jsonl  the verdicts per prompt and instruction
+  plots/                        the run's figures (plot.py), drawn at the end of every run
 
 Restarting: run the same command again. Finished stages are skipped and an interrupted training
 stage resumes from its last step checkpoint. A stage that had nothing to do (IFEval skipped: no
@@ -55,9 +58,11 @@ from accelerate import PartialState
 import filter as conflict_filter
 import follower
 import instructor
+import plot
 import training
 from data import UserError, append_jsonl, read_jsonl, run_cli, write_json, write_jsonl
 from filter import FilterConfig
+from follower import FollowerConfig
 from grpo import GRPOConfig
 from instructor import InstructorConfig
 from judger import JudgerConfig
@@ -71,6 +76,7 @@ class Settings:
     instructor_grpo: GRPOConfig = field(default_factory=instructor.grpo_config)
     follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
     instructor: InstructorConfig = field(default_factory=InstructorConfig)
+    follower: FollowerConfig = field(default_factory=FollowerConfig)
     judger: JudgerConfig = field(default_factory=JudgerConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
 
@@ -197,11 +203,6 @@ def generate_instructions(settings, instructor_path, helper_path, seeds, round_i
     report = {"generation": counts, **conflict_filter.report(reasons),
               "mapped_to_ifeval": instructor.rule_mapping(
                   [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]])}
-    if not kept and settings.loop.template_fallback:
-        kept = instructor.template_rows(seeds, round_index, random.Random(settings.loop.seed + round_index))
-        report["template_fallback"] = len(kept)
-        print(f"round {round_index}: no usable Instructor output; the Follower trains on "
-              f"{len(kept)} template instructions instead (loop.template_fallback)")
     write_jsonl(round_dir / "instructions.jsonl", kept)
     write_json(round_dir / "filter_report.json", report)
     log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report["mapped_to_ifeval"]})
@@ -302,8 +303,20 @@ def run(settings):
 
     for stage_name, seconds in run_folder.timings.items():
         print(f"{stage_name}: {seconds:.0f}s")
+    if on_main:
+        write_plots(run_folder.path)
     print(f"outputs are in {run_folder.path}/ (metrics.jsonl, round_*/)")
     return run_folder.path
+
+
+def write_plots(run_dir):
+    """The run's figures (plot.py) into run_dir/plots/; a missing matplotlib only skips them."""
+    try:
+        plot.plot_run(run_dir)
+    except UserError as error:
+        print(f"plots skipped: {error}")
+        return
+    print(f"plots are in {run_dir / 'plots'}/")
 
 
 def main(argv=None):

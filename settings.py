@@ -1,11 +1,11 @@
 """Settings from the command line, shared by loop.py and every role script.
 
 A script's settings are one dataclass of sections (`loop`, `instructor_grpo`, `follower_grpo`,
-`instructor`, `judger`, `filter`), each a config dataclass that lives next to the code it
-configures. On top of the SEIF defaults written in those dataclasses come, in order: a preset
-(presets.py), then `--set SECTION.FIELD=VALUE` overrides, then the --model/--helper/--seeds/
---name flags. Every field's range is checked before anything loads. A script takes only the
-sections it uses; a preset's other sections are ignored there.
+`instructor`, `follower`, `judger`, `filter`), each a config dataclass that lives next to the
+code it configures. On top of the SEIF defaults written in those dataclasses come, in order: a
+preset (presets.py), then `--set SECTION.FIELD=VALUE` overrides, then the --model/--helper/
+--seeds/--name flags. Every field's range is checked before anything loads. A script takes only
+the sections it uses; a preset's other sections are ignored there.
 
 A run folder keeps the settings of its first start (settings.json) and every later change
 (settings_changes.jsonl). A restart may change a field only if no finished (or checkpointed)
@@ -39,8 +39,6 @@ class LoopConfig:
     instructor_steps: int = 0  # cap on GRPO steps per stage (demos, tests); 0 = no cap
     follower_steps: int = 0
     instruction_max_new_tokens: int = 512  # the Instructor's reply when generating instructions
-    template_fallback: bool = False  # not SEIF: if the Filter keeps no row, train the Follower on
-    # fixed IFEval-template instructions instead (instructor.template_rows); for tiny demo models
     eval_limit: int = 100  # IFEval prompts per evaluation; 0 skips evaluation, 541 = all
     eval_max_new_tokens: int = 1024
     eval_data: str = ""  # local IFEval JSONL; "" = the google/IFEval hub dataset
@@ -139,6 +137,7 @@ RULES = [
     (("instructor",), ("verifiable_fraction",), lambda v: 0 <= v <= 1, "in [0, 1]"),
     (("instructor",), ("generate_temperature",), lambda v: v > 0, "> 0"),
     (("instructor",), ("answer_max_new_tokens",), lambda v: v >= 1, ">= 1"),
+    (("instructor",), ("verifiable_prompt",), lambda v: v in ("seif", "short"), "seif or short"),
     (("judger",), ("llm",), lambda v: v in ("generate", "score"), "generate or score"),
     (("judger",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
     (("judger", "filter"), ("max_new_tokens", "batch_size"), lambda v: v >= 1, ">= 1"),

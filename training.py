@@ -6,6 +6,7 @@
     save_checkpoint / load_checkpoint / latest_checkpoint
                       step checkpoints, so that a stopped stage resumes exactly where it was
     print_metrics     a metrics row's headline numbers on one line
+    log_samples       every sample's prompt, completion and reward, to read what the reward paid for
 
 Every `checkpoint_every` GRPO steps, `grpo.train` saves the policy, the optimizer state and every
 process's RNG state to `<stage output>_checkpoints/step_<n>.pt`; a restarted stage loads the
@@ -22,6 +23,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 
 import rollout
+from data import append_jsonl, read_jsonl, write_jsonl
 
 
 # -----------------------------------------------------------------------------
@@ -81,6 +83,20 @@ def print_metrics(row):
     keys = ("role", "round", "step", "reward_mean", "format_pass", "kl", "step_time")
     print(" ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                    for k in keys if k in row))
+
+
+def log_samples(path, step, items, texts, rewards):
+    """Append one JSONL row per sample of a GRPO step: the last prompt turn, the completion and its
+    reward. The rows of a step that a restarted stage redoes are dropped first (forget_samples)."""
+    for item, text, reward in zip(items, texts, rewards):
+        append_jsonl(path, {"step": step, "prompt": item["messages"][-1]["content"], "completion": text,
+                            "reward": reward})
+
+
+def forget_samples(path, first_step):
+    """Drop the rows of steps from `first_step` on (a restarted stage samples them again)."""
+    if Path(path).exists():
+        write_jsonl(path, [row for row in read_jsonl(path) if row["step"] < first_step])
 
 
 # -----------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def test_filter_sets_sends_each_set_with_its_own_seed(monkeypatch):
 def test_report_counts_by_reason():
     summary = report([None, "empty", None, "llm_conflict", "llm_conflict", "known_conflict"])
     assert summary["total"] == 6 and summary["kept"] == 2
-    assert summary["removed"] == {"empty": 1, "duplicate": 0, "wrong_count": 0, "too_long": 0,
+    assert summary["removed"] == {"empty": 1, "duplicate": 0, "wrong_count": 0, "too_long": 0, "not_rule_checked": 0,
                                   "known_conflict": 1, "llm_conflict": 2}
     assert set(summary["why"]) == set(summary["removed"])
 

@@ -42,7 +42,7 @@ def tiny_settings(model_dir, tmp_path):
     return loop.settings_from(args)
 
 
-def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
+def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(loop.instructor, "generate", canned_generate)
     helpers = []
     load_stage = loop.training.load_stage
@@ -68,6 +68,15 @@ def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     for key in ("reward_mean", "reward_std", "zero_std_groups", "format_pass", "kl", "clip_low",
                 "clip_high", "completion_len_mean", "rollout_tokens_per_s", "step_time"):
         assert key in follower_row, key
+    # every sample of every GRPO step is kept with its reward, to read what the reward paid for
+    samples = read_jsonl(run_dir / "round_1" / "follower_samples.jsonl")
+    assert len(samples) == 2 * 2 and {row["step"] for row in samples} == {0}
+    assert set(samples[0]) == {"step", "prompt", "completion", "reward"}
+    instructions = {row["instruction"] for row in read_jsonl(run_dir / "round_1" / "instructions.jsonl")}
+    assert all(row["prompt"] in instructions and 0.0 <= row["reward"] <= 1.0 for row in samples)
+    # at its end the run draws its figures and says where they are
+    assert (run_dir / "plots" / "rewards.png").exists() and (run_dir / "plots" / "constraints.png").exists()
+    assert f"plots are in {run_dir / 'plots'}/" in capsys.readouterr().out
 
 
 def test_rerun_skips_finished_stages(tiny_model_dir, tmp_path, monkeypatch, capsys):

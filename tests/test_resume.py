@@ -73,7 +73,8 @@ def test_kill_during_follower_training_then_resume(tiny_model_dir, tmp_path):
     assert "role=follower round=1 step=1 " in restarted.stdout
     assert not (resumed / "run" / "round_1" / "follower_checkpoints").exists()  # cleaned up
     for name in ("round_1/follower/model.safetensors", "round_1/instructor/model.safetensors",
-                 "round_1/instructions.jsonl", "round_1/filter_report.json"):
+                 "round_1/instructions.jsonl", "round_1/filter_report.json",
+                 "round_1/instructor_samples.jsonl", "round_1/follower_samples.jsonl"):  # no step twice
         assert (clean / "run" / name).read_bytes() == (resumed / "run" / name).read_bytes(), name
     assert comparable_metrics(clean / "run" / "metrics.jsonl") == comparable_metrics(resumed / "run" / "metrics.jsonl")
 
@@ -173,3 +174,16 @@ def test_a_restart_with_the_same_settings_records_nothing(tmp_path):
     settings, run_dir = fake_run_folder(tmp_path, ROUND_1)
     loop.run(settings)
     assert not (run_dir / "settings_changes.jsonl").exists()
+
+
+def test_a_resumed_stage_forgets_the_samples_of_the_steps_it_redoes(tmp_path):
+    import training
+
+    path = tmp_path / "follower_samples.jsonl"
+    items = [{"messages": [{"role": "user", "content": "Say hi."}]}] * 2
+    for step in range(3):
+        training.log_samples(path, step, items, ["hi", "hello"], [1.0, 0.0])
+    training.forget_samples(path, first_step=1)  # resuming after step 0's checkpoint: 1 and 2 run again
+    assert [(row["step"], row["completion"], row["reward"]) for row in read_jsonl(path)] == [(0, "hi", 1.0), (0, "hello", 0.0)]
+    assert read_jsonl(path)[0]["prompt"] == "Say hi."
+    training.forget_samples(tmp_path / "none.jsonl", first_step=0)  # nothing logged yet: nothing to do

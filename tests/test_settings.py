@@ -53,6 +53,7 @@ def test_settings_parse_booleans_both_ways():
      r"follower_grpo.prompts_per_step \(384\) must be a multiple of follower_grpo.prompts_per_update \(5\)"),
     ("instructor.verifiable_fraction=1.5", r"instructor.verifiable_fraction is 1.5: it must be in \[0, 1\]"),
     ("instructor.answer_max_new_tokens=0", "instructor.answer_max_new_tokens is 0: it must be >= 1"),
+    ("instructor.verifiable_prompt=long", "instructor.verifiable_prompt is 'long': it must be seif or short"),
     ("judger.llm=vote", "judger.llm is 'vote': it must be generate or score"),
     ("judger.score_reward=soft", "judger.score_reward is 'soft': it must be decision or probability"),
     ("judger.batch_size=0", "judger.batch_size is 0: it must be >= 1"),

@@ -1,6 +1,7 @@
 """Real-model smoke test: SmolLM2-135M-Instruct from its GGUF, offline, on CPU."""
 
 import math
+import random
 
 import torch
 from accelerate import Accelerator
@@ -8,7 +9,7 @@ from accelerate import Accelerator
 import grpo
 import instructor
 import rollout
-from settings import read_seeds
+from settings import LoopConfig, read_seeds
 
 
 def test_one_grpo_step_on_smollm2(smollm2):
@@ -93,3 +94,27 @@ def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, m
     assert all(0.0 <= r <= 1.0 for r in rewards_seen[0])
     assert len(rows) == 1 and "format_pass" in rows[0] and math.isfinite(rows[0]["loss"])
     assert (tmp_path / "instructor" / "model.safetensors").exists()
+
+
+def test_the_demo_instructor_prompt_gets_rule_checked_sets_from_smollm2(smollm2):
+    """SEIF's verifiable prompt gets no usable reply from this 135M model; the demo's short
+    prompt after worked examples does, through SEIF's strict format gate, at the demo's
+    sampling temperature. Usable: three constraints, each checked by an IFEval rule."""
+    import filter as conflict_filter
+
+    model, tokenizer = smollm2
+    seeds = read_seeds(LoopConfig(max_seeds=4))
+    usable = {}
+    for prompt in ("seif", "short"):
+        cfg = instructor.InstructorConfig(verifiable_fraction=1.0, verifiable_prompt=prompt)
+        items = instructor.training_items(seeds, cfg, random.Random(0))
+        torch.manual_seed(0)
+        texts = rollout.generate(model, tokenizer, [item["messages"] for item in items], group_size=2,
+                                 max_new_tokens=96, temperature=0.7).texts
+        sets = [instructor.parse_constraints(text) for text in texts]
+        usable[prompt] = sum(
+            constraints is not None and conflict_filter.deterministic_reason(
+                instructor.constraint_dicts(constraints, "verifiable", seeds[i // 2]), 3,
+                conflict_filter.FilterConfig(rules_only=True)) is None
+            for i, constraints in enumerate(sets))
+    assert usable["seif"] == 0 and usable["short"] >= 2, usable
