@@ -39,7 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import follower  # noqa: E402
 import ifeval_checks  # noqa: E402
-import judger  # noqa: E402
 import loop  # noqa: E402
 import rollout  # noqa: E402
 import training  # noqa: E402
@@ -48,8 +47,9 @@ from data import read_jsonl, run_cli, write_json  # noqa: E402
 HELDOUT = REPO / "data" / "heldout.jsonl"
 IFEVAL = REPO.parent / "shared" / "ifeval" / "input_data.jsonl"  # a local copy, where there is one
 # The run: the demo preset scaled up to R rounds that learn, within an hour on a 2-core CPU.
-RUN_SETTINGS = ["loop.max_seeds=24", "loop.instructor_steps=4", "loop.follower_steps=8",
-                "loop.eval_limit=100", "instructor_grpo.prompts_per_step=4", "follower_grpo.prompts_per_step=4"]
+RUN_SETTINGS = ["loop.max_seeds=24", "loop.instructor_steps=4", "loop.follower_steps=10",
+                "loop.eval_limit=100", "instructor_grpo.prompts_per_step=4", "follower_grpo.prompts_per_step=4",
+                "follower_grpo.lr=3e-5"]
 WORD = re.compile(r"[a-z']+")
 
 
@@ -66,12 +66,6 @@ def parse_args(argv=None):
 
 # -----------------------------------------------------------------------------
 # Reading a reply
-
-
-def lenient_answer(text):
-    """The answer in SEIF's format if there is one, else the reply without any <think> part."""
-    answer = follower.extract_answer(text)
-    return answer if answer is not None else judger.strip_think(text).strip()
 
 
 def is_echo(answer, instruction):
@@ -121,14 +115,14 @@ def heldout(model_path, max_new_tokens):
     rows = read_jsonl(HELDOUT)
     replies = greedy_replies(model_path, rows, max_new_tokens)
     result = {}
-    for reading, read in (("strict", follower.extract_answer), ("lenient", lenient_answer)):
+    for reading, read in (("strict", follower.extract_answer), ("lenient", follower.lenient_answer)):
         verdicts = [rule_verdicts(row, read(reply) or "") if read(reply) is not None else
                     [False] * sum(bool(c.get("ifeval_id")) for c in row["constraints"])
                     for row, reply in zip(rows, replies)]
         flat = [v for row_verdicts in verdicts for v in row_verdicts]
         result[f"{reading}_constraint_pass"] = sum(flat) / len(flat)
         result[f"{reading}_prompt_pass"] = sum(all(v) for v in verdicts) / len(verdicts)
-    answers = [lenient_answer(reply) for reply in replies]
+    answers = [follower.lenient_answer(reply) for reply in replies]
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["non_answer_share"] = sum(is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["format_pass"] = sum(follower.extract_answer(r) is not None for r in replies) / len(rows)
@@ -143,7 +137,7 @@ def base_failures(base, instructions, max_new_tokens):
     if not rows:
         return {"mapped_constraints": 0, "base_failure_rate": None}
     replies = greedy_replies(base, rows, max_new_tokens)
-    verdicts = [v for row, reply in zip(rows, replies) for v in rule_verdicts(row, lenient_answer(reply))]
+    verdicts = [v for row, reply in zip(rows, replies) for v in rule_verdicts(row, follower.lenient_answer(reply))]
     return {"mapped_constraints": len(verdicts), "base_failure_rate": 1 - sum(verdicts) / len(verdicts)}
 
 
