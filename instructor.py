@@ -106,12 +106,13 @@ with keys "c1" to "c3" and one constraint sentence as each value:
 MODES = {"open-ended": (OPEN_ENDED, 5), "verifiable": (VERIFIABLE, 3)}  # prompt, constraint count
 
 # Not SEIF: the demo's verifiable-mode prompt (instructor.verifiable_prompt="short"). SmolLM2-135M
-# cannot follow VERIFIABLE: on the demo's seeds at temperature 0.7, 0 of 24 replies parsed even
-# as a bare JSON object. A short list of constraints to choose from, after two worked requests
-# and replies as earlier chat turns, gets most replies through SEIF's strict format gate and
-# JSON check. Every sentence in the list maps to an IFEval rule (constraint_mapping), and each
-# is in exactly one worked example; a seed's two examples are drawn from the four, so that a
-# model that copies an example does not copy the same one for every seed.
+# cannot follow VERIFIABLE: on 12 seeds x 2 samples at temperature 0.7, 0 of 24 replies parsed,
+# even as a bare JSON object. A short list of constraints to choose from, after two worked
+# requests and replies as earlier chat turns, gets 14 of 24 through SEIF's strict format gate
+# and JSON check (5 of 24 at temperature 1.0). Every sentence in the list maps to an IFEval rule
+# (constraint_mapping), and each is in exactly one worked example; a seed's two examples are
+# drawn from the four, so that a model that copies an example does not copy the same one for
+# every seed.
 SHORT_VERIFIABLE = """Here is a request:
 
 {seed}

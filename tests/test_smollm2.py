@@ -74,7 +74,8 @@ def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, m
     import loop
 
     args = loop.argparse.Namespace(preset="demo", model=None, helper=None, seeds=None, name=None, set=[
-        "instructor_grpo.max_new_tokens=48", "instructor.answer_max_new_tokens=24", "filter.max_new_tokens=16"])
+        "instructor_grpo.max_new_tokens=48", "instructor_grpo.group_size=2", "instructor.answer_max_new_tokens=24",
+        "filter.max_new_tokens=16"])
     settings = loop.settings_from(args)
     rewards_seen, rows = [], []
     original = instructor.rewards
