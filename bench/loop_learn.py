@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import follower  # noqa: E402
-import ifeval_checks  # noqa: E402
+import judger  # noqa: E402
 import loop  # noqa: E402
 import rollout  # noqa: E402
 import training  # noqa: E402
@@ -84,8 +84,7 @@ def is_non_answer(answer, instruction):
 
 def rule_verdicts(row, answer):
     """One IFEval verdict per rule-mapped constraint of an instruction row."""
-    return [ifeval_checks.check(c["ifeval_id"], c["kwargs"], answer, prompt=row["instruction"])
-            for c in row["constraints"] if c.get("ifeval_id")]
+    return [judger.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
 
 
 def greedy_replies(model_path, rows, max_new_tokens, batch_size=32):
@@ -116,9 +115,10 @@ def heldout(model_path, max_new_tokens):
     replies = greedy_replies(model_path, rows, max_new_tokens)
     result = {}
     for reading, read in (("strict", follower.extract_answer), ("lenient", follower.lenient_answer)):
-        verdicts = [rule_verdicts(row, read(reply) or "") if read(reply) is not None else
-                    [False] * sum(bool(c.get("ifeval_id")) for c in row["constraints"])
-                    for row, reply in zip(rows, replies)]
+        answers = [read(reply) for reply in replies]  # None: the strict reading's format gate failed
+        verdicts = [rule_verdicts(row, answer) if answer is not None else
+                    [0.0] * sum(bool(c.get("ifeval_id")) for c in row["constraints"])
+                    for row, answer in zip(rows, answers)]
         flat = [v for row_verdicts in verdicts for v in row_verdicts]
         result[f"{reading}_constraint_pass"] = sum(flat) / len(flat)
         result[f"{reading}_prompt_pass"] = sum(all(v) for v in verdicts) / len(verdicts)
