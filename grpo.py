@@ -49,6 +49,7 @@ class GRPOConfig:
     gradient_checkpointing: bool = False  # trade compute for activation memory
     share_prompts: bool = True  # run each prompt once per group, not G times (same results)
     rollout_weights: str = "auto"  # sample from a "bf16" copy or the float32 "policy"; auto: bf16 on GPU
+    kv_cache: str = "dynamic"  # "static": preallocated, and on a GPU the decoding step is compiled
     ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
     max_bad_updates: int = 3  # stop after this many non-finite updates in a row
     checkpoint_every: int = 0  # save policy, optimizer and RNG state every N steps (0 = never)
@@ -197,6 +198,7 @@ def aggregation_denominator(mask, aggregation, completion_len):
 # One training step
 
 
+@rollout.attention_kernels()  # no cuDNN attention: it plans anew for every micro-batch width
 def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None, sampler=None):
     """One GRPO step on a batch of rollouts: old/ref log-probs, then the updates.
 
@@ -342,7 +344,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
                                         group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
                                         temperature=cfg.temperature, top_p=cfg.top_p,
                                         batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
-                                        share_prompts=cfg.share_prompts)
+                                        share_prompts=cfg.share_prompts, kv_cache=cfg.kv_cache)
         rollout_time = time.time() - step_start
         sampled_items = [item for item in batch for _ in range(cfg.group_size)]
         rewards, info = reward_fn(sampled_items, rollouts.texts)

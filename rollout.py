@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
 import models
@@ -156,7 +157,7 @@ def completion_mask_from_eos(completion_ids, eos_ids):
 
 def generate(
     model, tokenizer, messages_list, *, group_size=1, max_new_tokens=256, temperature=1.0,
-    top_p=1.0, greedy=False, batch_size=64, desc="rollout", share_prompts=True,
+    top_p=1.0, greedy=False, batch_size=64, desc="rollout", share_prompts=True, kv_cache="dynamic",
 ):
     """Sample `group_size` completions for each chat in `messages_list`, batched.
 
@@ -164,6 +165,8 @@ def generate(
     error the chunk is retried once at half the size. With `share_prompts`, the samples of one
     prompt in a chunk share a single prefill of it (`shared_prompt_cache`). The log-prob each
     token was sampled with is kept in `Rollouts.sampler_logprobs` (see `SampledLogprobs`).
+    kv_cache: "dynamic" (grows by one token per step) or "static" (preallocated at full length;
+    on a GPU, transformers then compiles the decoding step with CUDA graphs; see `_generate_chunk`).
     """
     prompts = [chat_text(tokenizer, messages) for messages in messages_list]
     prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
@@ -177,7 +180,7 @@ def generate(
                           disable=len(prompts) <= batch_size):
             chunk = prompts[start : start + batch_size]
             chunks.extend(_generate_chunk_with_retry(
-                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts))
+                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts, kv_cache))
     finally:
         set_checkpointing(model, checkpointing)
         model.train(was_training)
@@ -215,10 +218,16 @@ def _generate_chunk_with_retry(model, tokenizer, prompts, *settings):
 
 
 @torch.no_grad()
-def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy, share_prompts):
-    """[(prompt_ids, prompt_mask, completion_ids)]: left-padded prompts, right-padded completions."""
+def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy, share_prompts,
+                    kv_cache):
+    """[(prompt_ids, prompt_mask, completion_ids, sampler_logprobs)]: left-padded prompts,
+    right-padded completions."""
     tokenizer.padding_side = "left"  # decoder-only models continue from the last column
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    # A static cache is sized prompt width + max_new_tokens, and a new size means a new compiled
+    # graph: padding the width to a multiple of 64 lets every step of a stage reuse the first one.
+    static = kv_cache == "static"
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
+                      pad_to_multiple_of=64 if static else None)
     batch = batch.to(model.device)
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
@@ -226,18 +235,31 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     recorder = SampledLogprobs(1.0 if greedy else temperature)
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
-    cache = {}
-    if share_prompts:
-        shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
-        cache = shared[2] if shared else {}
-    with only_our_sampling_settings(model):
-        output = model.generate(
-            **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=eos_ids, logits_processor=[recorder], **sampling, **cache,
-        )
+    # (A static cache is built by generate() itself, so it prefills every row.)
+    cache = {"cache_implementation": "static"} if static else {}
+    with attention_kernels():
+        if share_prompts and not static:
+            shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
+            cache = shared[2] if shared else {}
+        with only_our_sampling_settings(model):
+            output = model.generate(
+                **batch, max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=eos_ids, logits_processor=[recorder], **sampling, **cache,
+            )
     completion_ids = output[:, batch["input_ids"].shape[1]:]
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), completion_ids.cpu(),
              recorder.logprobs(completion_ids).cpu())]
+
+
+def attention_kernels():
+    """A context in which PyTorch's attention (SDPA) uses any kernel but cuDNN's.
+
+    On recent GPUs PyTorch tries cuDNN first for attention with a padding mask, and cuDNN builds
+    an execution plan for every new (batch, length) shape, several hundred ms each. Decoding
+    makes a new length at every token and GRPO micro-batches vary in width, so every shape is
+    new; the flash and memory-efficient kernels need no plan (README, "One GPU").
+    """
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 class SampledLogprobs(LogitsProcessor):

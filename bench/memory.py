@@ -23,6 +23,7 @@ ran at a third of the speed of a repeat: bench/results/h100/generate_warmup.txt)
 """
 
 import argparse
+import contextlib
 import copy
 import json
 import random
@@ -60,6 +61,9 @@ def parse_args():
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
                         default=preset["gradient_checkpointing"])
     parser.add_argument("--rollout-weights", default="auto", choices=["auto", "bf16", "policy"])
+    parser.add_argument("--kv-cache", default="dynamic", choices=["dynamic", "static"])
+    parser.add_argument("--cudnn-attention", action="store_true",
+                        help="let PyTorch pick cuDNN attention (its default), as before rollout.attention_kernels")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--rollout-only", action="store_true", help="time rollout.generate alone")
     parser.add_argument("--json", help="append each step's figures to this JSON-lines file")
@@ -82,7 +86,10 @@ def main():
                   prompts_per_update=max(args.prompts // 4, 1), max_new_tokens=args.max_new_tokens,
                   generation_batch_size=args.generation_batch_size, micro_batch_size=args.micro_batch_size,
                   gradient_checkpointing=args.gradient_checkpointing, rollout_weights=args.rollout_weights,
-                  checkpoint_every=0)
+                  kv_cache=args.kv_cache, checkpoint_every=0)
+    if args.cudnn_attention:  # undo rollout.attention_kernels, in generate() and in train_step
+        rollout.attention_kernels = contextlib.nullcontext
+        grpo.train_step = grpo.train_step.__wrapped__
     tokenizer = AutoTokenizer.from_pretrained(str(Path(args.tokenizer).expanduser())
                                               if Path(args.tokenizer).expanduser().exists() else args.tokenizer)
     torch.manual_seed(0)
@@ -98,14 +105,16 @@ def main():
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"{name}; {args.prompts} prompts x {cfg.group_size} = {args.prompts * cfg.group_size} samples per step, "
           f"prompts {min(prompt_tokens)}-{max(prompt_tokens)} tokens + {cfg.max_new_tokens} new, rollout weights "
-          f"{cfg.rollout_weights}, generation batch {cfg.generation_batch_size}, micro-batch {cfg.micro_batch_size}, "
+          f"{cfg.rollout_weights}, {cfg.kv_cache} KV cache, cuDNN attention "
+          f"{'allowed' if args.cudnn_attention else 'off'}, generation batch {cfg.generation_batch_size}, micro-batch {cfg.micro_batch_size}, "
           f"gradient checkpointing {cfg.gradient_checkpointing}, beta {cfg.beta}, "
           f"{cfg.prompts_per_step // cfg.prompts_per_update} updates per step", flush=True)
     if args.rollout_only:
         return time_rollouts(policy, tokenizer, items, cfg, args, name)
 
     def log(row):
-        row = {"device": name, "rollout_weights": cfg.rollout_weights, "max_new_tokens": cfg.max_new_tokens,
+        row = {"device": name, "rollout_weights": cfg.rollout_weights, "kv_cache": cfg.kv_cache,
+               "cudnn_attention": args.cudnn_attention, "max_new_tokens": cfg.max_new_tokens,
                "samples": args.prompts * cfg.group_size, "generation_batch_size": cfg.generation_batch_size,
                "peak_gib": peak_gib(device), **row}
         print(f"step {row['step']}: {row['step_time']:.1f} s = rollout {row['rollout_time']:.1f} s "
@@ -133,10 +142,11 @@ def time_rollouts(policy, tokenizer, items, cfg, args, name):
         start = time.time()
         rollouts = rollout.generate(sampler, tokenizer, [item["messages"] for item in batch],
                                     group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                                    batch_size=cfg.generation_batch_size)
+                                    batch_size=cfg.generation_batch_size, kv_cache=cfg.kv_cache)
         seconds = time.time() - start
         tokens = rollouts.completion_mask.sum().item()
         row = {"device": name, "rollout_only": True, "rollout_weights": cfg.rollout_weights,
+               "kv_cache": cfg.kv_cache, "cudnn_attention": args.cudnn_attention,
                "max_new_tokens": cfg.max_new_tokens, "samples": len(rollouts.texts),
                "generation_batch_size": cfg.generation_batch_size, "rollout_time": seconds,
                "rollout_tokens_per_s": tokens / seconds, "peak_gib": peak_gib(policy.device)}
