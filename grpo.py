@@ -49,7 +49,6 @@ class GRPOConfig:
     gradient_checkpointing: bool = False  # trade compute for activation memory
     share_prompts: bool = True  # run each prompt once per group, not G times (same results)
     rollout_weights: str = "auto"  # sample from a "bf16" copy or the float32 "policy"; auto: bf16 on GPU
-    kv_cache: str = "dynamic"  # "static": preallocated, and on a GPU the decoding step is compiled
     ref_on_cpu: bool = False  # keep the frozen reference model on CPU to save GPU memory
     max_bad_updates: int = 3  # stop after this many non-finite updates in a row
     checkpoint_every: int = 0  # save policy, optimizer and RNG state every N steps (0 = never)
@@ -344,7 +343,7 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
                                         group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
                                         temperature=cfg.temperature, top_p=cfg.top_p,
                                         batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
-                                        share_prompts=cfg.share_prompts, kv_cache=cfg.kv_cache)
+                                        share_prompts=cfg.share_prompts)
         rollout_time = time.time() - step_start
         sampled_items = [item for item in batch for _ in range(cfg.group_size)]
         rewards, info = reward_fn(sampled_items, rollouts.texts)

@@ -157,7 +157,7 @@ def completion_mask_from_eos(completion_ids, eos_ids):
 
 def generate(
     model, tokenizer, messages_list, *, group_size=1, max_new_tokens=256, temperature=1.0,
-    top_p=1.0, greedy=False, batch_size=64, desc="rollout", share_prompts=True, kv_cache="dynamic",
+    top_p=1.0, greedy=False, batch_size=64, desc="rollout", share_prompts=True,
 ):
     """Sample `group_size` completions for each chat in `messages_list`, batched.
 
@@ -165,8 +165,6 @@ def generate(
     error the chunk is retried once at half the size. With `share_prompts`, the samples of one
     prompt in a chunk share a single prefill of it (`shared_prompt_cache`). The log-prob each
     token was sampled with is kept in `Rollouts.sampler_logprobs` (see `SampledLogprobs`).
-    kv_cache: "dynamic" (grows by one token per step) or "static" (preallocated at full length;
-    on a GPU, transformers then compiles the decoding step with CUDA graphs; see `_generate_chunk`).
     """
     prompts = [chat_text(tokenizer, messages) for messages in messages_list]
     prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
@@ -180,7 +178,7 @@ def generate(
                           disable=len(prompts) <= batch_size):
             chunk = prompts[start : start + batch_size]
             chunks.extend(_generate_chunk_with_retry(
-                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts, kv_cache))
+                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts))
     finally:
         set_checkpointing(model, checkpointing)
         model.train(was_training)
@@ -218,16 +216,11 @@ def _generate_chunk_with_retry(model, tokenizer, prompts, *settings):
 
 
 @torch.no_grad()
-def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy, share_prompts,
-                    kv_cache):
+def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_p, greedy, share_prompts):
     """[(prompt_ids, prompt_mask, completion_ids, sampler_logprobs)]: left-padded prompts,
     right-padded completions."""
     tokenizer.padding_side = "left"  # decoder-only models continue from the last column
-    # A static cache is sized prompt width + max_new_tokens, and a new size means a new compiled
-    # graph: padding the width to a multiple of 64 lets every step of a stage reuse the first one.
-    static = kv_cache == "static"
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
-                      pad_to_multiple_of=64 if static else None)
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     batch = batch.to(model.device)
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
@@ -235,10 +228,9 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     recorder = SampledLogprobs(1.0 if greedy else temperature)
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
-    # (A static cache is built by generate() itself, so it prefills every row.)
-    cache = {"cache_implementation": "static"} if static else {}
+    cache = {}
     with attention_kernels():
-        if share_prompts and not static:
+        if share_prompts:
             shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
             cache = shared[2] if shared else {}
         with only_our_sampling_settings(model):

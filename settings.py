@@ -129,7 +129,6 @@ RULES = [
      "token-mean, seq-mean or seq-sum-norm"),
     (GRPO_SECTIONS, ("advantage_scale",), lambda v: v in ("group", "none"), "group or none"),
     (GRPO_SECTIONS, ("rollout_weights",), lambda v: v in ("auto", "bf16", "policy"), "auto, bf16 or policy"),
-    (GRPO_SECTIONS, ("kv_cache",), lambda v: v in ("dynamic", "static"), "dynamic or static"),
     (("loop",), ("rounds", "instructor_epochs", "follower_epochs_first", "follower_epochs_later",
                  "instruction_max_new_tokens", "eval_max_new_tokens"), lambda v: v >= 1, ">= 1"),
     (("loop",), ("max_seeds", "instructor_steps", "follower_steps", "eval_limit"), lambda v: v >= 0,

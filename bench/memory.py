@@ -16,10 +16,11 @@ autocast on GPU), the reference bf16 on GPU, as `training.load_stage` loads them
     python bench/memory.py --rollout-only --generation-batch-size 320             # generate() alone
     python bench/memory.py --prompts 2 --max-new-tokens 16 --tokenizer ...        # CPU, a quick check
 
-Prints one line per step and, with --json, appends each step's figures to that file. The first
-step of a process is slower than the rest (on an H100 the first generate() call of new shapes
-ran at a third of the speed of a repeat: bench/results/h100/generate_warmup.txt), so run
---steps 2 and read the second as the steady state.
+    python bench/memory.py --rollout-only --prompts 32 --max-new-tokens 256 --cudnn-attention
+                                                   # PyTorch's default attention kernels, as before
+
+Prints one line per step and, with --json, appends each step's figures to that file. Run
+--steps 2: the second step is the steady state.
 """
 
 import argparse
@@ -61,7 +62,6 @@ def parse_args():
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
                         default=preset["gradient_checkpointing"])
     parser.add_argument("--rollout-weights", default="auto", choices=["auto", "bf16", "policy"])
-    parser.add_argument("--kv-cache", default="dynamic", choices=["dynamic", "static"])
     parser.add_argument("--cudnn-attention", action="store_true",
                         help="let PyTorch pick cuDNN attention (its default), as before rollout.attention_kernels")
     parser.add_argument("--steps", type=int, default=1)
@@ -86,7 +86,7 @@ def main():
                   prompts_per_update=max(args.prompts // 4, 1), max_new_tokens=args.max_new_tokens,
                   generation_batch_size=args.generation_batch_size, micro_batch_size=args.micro_batch_size,
                   gradient_checkpointing=args.gradient_checkpointing, rollout_weights=args.rollout_weights,
-                  kv_cache=args.kv_cache, checkpoint_every=0)
+                  checkpoint_every=0)
     if args.cudnn_attention:  # undo rollout.attention_kernels, in generate() and in train_step
         rollout.attention_kernels = contextlib.nullcontext
         grpo.train_step = grpo.train_step.__wrapped__
@@ -105,7 +105,7 @@ def main():
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"{name}; {args.prompts} prompts x {cfg.group_size} = {args.prompts * cfg.group_size} samples per step, "
           f"prompts {min(prompt_tokens)}-{max(prompt_tokens)} tokens + {cfg.max_new_tokens} new, rollout weights "
-          f"{cfg.rollout_weights}, {cfg.kv_cache} KV cache, cuDNN attention "
+          f"{cfg.rollout_weights}, cuDNN attention "
           f"{'allowed' if args.cudnn_attention else 'off'}, generation batch {cfg.generation_batch_size}, micro-batch {cfg.micro_batch_size}, "
           f"gradient checkpointing {cfg.gradient_checkpointing}, beta {cfg.beta}, "
           f"{cfg.prompts_per_step // cfg.prompts_per_update} updates per step", flush=True)
@@ -113,7 +113,7 @@ def main():
         return time_rollouts(policy, tokenizer, items, cfg, args, name)
 
     def log(row):
-        row = {"device": name, "rollout_weights": cfg.rollout_weights, "kv_cache": cfg.kv_cache,
+        row = {"device": name, "rollout_weights": cfg.rollout_weights,
                "cudnn_attention": args.cudnn_attention, "max_new_tokens": cfg.max_new_tokens,
                "samples": args.prompts * cfg.group_size, "generation_batch_size": cfg.generation_batch_size,
                "peak_gib": peak_gib(device), **row}
@@ -142,11 +142,11 @@ def time_rollouts(policy, tokenizer, items, cfg, args, name):
         start = time.time()
         rollouts = rollout.generate(sampler, tokenizer, [item["messages"] for item in batch],
                                     group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                                    batch_size=cfg.generation_batch_size, kv_cache=cfg.kv_cache)
+                                    batch_size=cfg.generation_batch_size)
         seconds = time.time() - start
         tokens = rollouts.completion_mask.sum().item()
         row = {"device": name, "rollout_only": True, "rollout_weights": cfg.rollout_weights,
-               "kv_cache": cfg.kv_cache, "cudnn_attention": args.cudnn_attention,
+               "cudnn_attention": args.cudnn_attention,
                "max_new_tokens": cfg.max_new_tokens, "samples": len(rollouts.texts),
                "generation_batch_size": cfg.generation_batch_size, "rollout_time": seconds,
                "rollout_tokens_per_s": tokens / seconds, "peak_gib": peak_gib(policy.device)}

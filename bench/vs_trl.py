@@ -28,9 +28,8 @@ the start of the step to the end of grpo.train's log call), completion tokens/s 
 tokens / step time) and peak memory (CPU: peak RSS; GPU: torch's peak allocated), then the ratio.
 
 Sides: "ours" (defaults: each prompt's prefill and prompt pass shared by its group), "trl",
-and optionally "ours-unshared" (GRPOConfig.share_prompts=False) to show what the sharing buys and
-"ours-static" (GRPOConfig.kv_cache="static": on a GPU the decoding step is compiled, in the
-warm-up step). Ours runs attention without cuDNN's kernel (rollout.attention_kernels); TRL runs
+and optionally "ours-unshared" (GRPOConfig.share_prompts=False) to show what the sharing buys.
+Ours runs attention without cuDNN's kernel (rollout.attention_kernels); TRL runs
 PyTorch's default choice.
 
 TRL is installed only for this benchmark (`pip install trl`); it is not a project dependency.
@@ -135,8 +134,7 @@ def run_ours(model, tokenizer, chats, steps, setup, model_dir, side="ours"):
                           prompts_per_update=prompts_per_step // setup["updates"], lr=LR, beta=setup["beta"],
                           eps_low=0.2, eps_high=0.3, dual_clip=1e9, aggregation="token-mean", temperature=1.0,
                           top_p=1.0, micro_batch_size=group * prompts_per_step // setup["updates"],
-                          generation_batch_size=group * prompts_per_step, share_prompts=side != "ours-unshared",
-                          kv_cache="static" if side == "ours-static" else "dynamic")
+                          generation_batch_size=group * prompts_per_step, share_prompts=side != "ours-unshared")
     reference = training.load_frozen(model_dir)[0] if setup["beta"] else None  # bf16 on GPU
     accelerator = Accelerator(mixed_precision="bf16") if setup["bf16"] else Accelerator(cpu=True)
     start = []  # when each step began: a list, so that log() can append to it
@@ -288,7 +286,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--models", nargs="+", help="cpu: tiny and/or smollm2 (default both); cuda: qwen0.5b")
-    parser.add_argument("--sides", nargs="+", default=["ours", "trl"], choices=["ours", "trl", "ours-unshared", "ours-static"])
+    parser.add_argument("--sides", nargs="+", default=["ours", "trl"], choices=["ours", "trl", "ours-unshared"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per side (after 1 warm-up)")
     parser.add_argument("--prompts", type=int, help="prompts per step (default: 4 on cpu, 32 on cuda)")
     parser.add_argument("--max-new-tokens", type=int, help="default: 32 on cpu, 256 on cuda")

@@ -101,32 +101,6 @@ def test_rollout_weights_is_checked():
         check(settings)
 
 
-def test_a_static_cache_samples_the_same_completions(tiny_model):
-    """kv_cache="static" (wider left padding, no prompt sharing, a preallocated cache) changes
-    nothing a rollout holds: greedy completions are the same tokens, EOS-trimmed the same way,
-    and sampled ones are scored by the trainer exactly as recorded."""
-    model, tokenizer = tiny_model
-    runs = {cache: rollout.generate(model, tokenizer, CHATS, group_size=2, max_new_tokens=10, greedy=True,
-                                    kv_cache=cache) for cache in ("dynamic", "static")}
-    static, dynamic = runs["static"], runs["dynamic"]
-    assert static.prompt_length % 64 == 0 and static.prompt_length > dynamic.prompt_length
-    assert static.texts == dynamic.texts
-    assert torch.equal(static.completion_mask, dynamic.completion_mask)
-    assert torch.allclose(static.sampler_logprobs, dynamic.sampler_logprobs, atol=1e-4)
-    torch.manual_seed(0)
-    boost_token(model, tokenizer.eos_token_id, 3.0)  # sampled: ragged lengths
-    sampled = rollout.generate(model, tokenizer, CHATS, group_size=3, max_new_tokens=10, kv_cache="static")
-    assert sampled.completion_mask.sum(dim=1).unique().numel() > 1
-    scored = completion_logprobs(model, sampled.input_ids, sampled.attention_mask, sampled.completion_mask)
-    assert torch.allclose(sampled.sampler_logprobs, scored, atol=1e-4)
-
-
-def test_kv_cache_is_checked():
-    settings = type("Settings", (), {"follower_grpo": grpo.GRPOConfig(kv_cache="paged")})()
-    with pytest.raises(UserError, match="follower_grpo.kv_cache is 'paged': it must be dynamic or static"):
-        check(settings)
-
-
 def test_rollouts_and_updates_run_without_cudnn_attention(tiny_model, monkeypatch):
     """generate() and train_step() run where cuDNN attention is off (it plans anew for every
     shape); PyTorch's own setting is back as it was afterwards."""
