@@ -73,6 +73,8 @@ def messages(instruction):
 # The echo guard (not SEIF): an answer must answer, not repeat its instruction
 
 QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # words, with "don't" one word and quotes around one not part of it
+MIN_ANSWER_WORDS = 5
 
 # Judged like a constraint: one more LLM verdict per answer.
 ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
@@ -89,6 +91,19 @@ def strip_echoes(answer, sentences):
             pattern = r"\s+".join(re.sub(QUOTES, QUOTES, re.escape(word)) for word in words)
             answer = re.sub(pattern + r"[.!?;:]?", "", answer, flags=re.IGNORECASE)
     return answer.strip()
+
+
+def is_non_answer(answer, instruction):
+    """A rule: `answer`, once copies of the instruction's lines are cut out, has under
+    MIN_ANSWER_WORDS words, or >= 80% of its words are the instruction's own (a restated request
+    such as "Sure, use exactly 4 bullet points and include the word 'weather'."). It holds when
+    the judge model says yes to everything, as SmolLM2 does. The price: a correct reply of under
+    5 words, or one made of the request's words ("Repeat the word 'yes' 10 times"), earns 0."""
+    words = WORD.findall(strip_echoes(answer, instruction.split("\n")).lower())
+    if len(words) < MIN_ANSWER_WORDS:
+        return True
+    known = set(WORD.findall(instruction.lower()))
+    return sum(word in known for word in words) / len(words) >= 0.8
 
 
 def addresses_request(model, tokenizer, answer_request_pairs, cfg):
@@ -111,9 +126,10 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     gate, also when cfg.strict_format is off and the others are judged too.
 
     With judger_cfg.echo_guard (not SEIF, on by default) an answer is judged without verbatim
-    copies of its instruction's lines, and one that does not address its request gets 0: a
-    reply that repeats "End your reply with the phrase 'That is all.'" or that only says
-    "That is all." follows no instruction, though a rule would pass it.
+    copies of its instruction's lines, and one that is not an answer gets 0: too short or a
+    restated request (`is_non_answer`, a rule), or, in the Judger's verdict, not addressing its
+    request. A reply that repeats "End your reply with the phrase 'That is all.'" or that only
+    says "That is all." follows no instruction, though a rule would pass it.
     """
     cfg = cfg or FollowerConfig()
     format_passed = sum(extract_answer(text) is not None for text in texts)
@@ -126,6 +142,7 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     if judger_cfg.echo_guard and answered:
         for i in answered:
             answers[i] = strip_echoes(answers[i], items[i]["instruction"].split("\n"))
+        answered = [i for i in answered if not is_non_answer(answers[i], items[i]["instruction"])]
         on_topic = addresses_request(
             helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
             judger_cfg)

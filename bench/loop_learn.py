@@ -12,8 +12,9 @@ resumable, and so is everything measured after it (each result is cached in the 
     it has no tags);
     echo share: replies that copy one of their instruction's lines verbatim;
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
-    whose words are nearly all (>= 80%) taken from the instruction (a restated request). A
-    heuristic, documented as such: it is what the reward's LLM echo guard is meant to stop.
+    whose words are nearly all (>= 80%) taken from the instruction (a restated request):
+    follower.is_non_answer, the same rule the reward's echo guard applies, so this share
+    measures how often the trained Follower still writes what its reward pays nothing for.
   F_T on IFEval's first 100 prompts, both formats (the loop's own round_T/ifeval.json).
   Instructor I_T (T >= 1): the share of its training replies that parse (format_pass) and pass
     the Filter (filter_pass), from metrics.jsonl; of round T's instructions, the share of rule-
@@ -29,7 +30,6 @@ Writes bench/results/<name>.json, .txt and .png. Run the same command again to r
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -50,7 +50,6 @@ IFEVAL = REPO.parent / "shared" / "ifeval" / "input_data.jsonl"  # a local copy,
 RUN_SETTINGS = ["loop.max_seeds=24", "loop.instructor_steps=4", "loop.follower_steps=10",
                 "loop.eval_limit=100", "instructor_grpo.prompts_per_step=4", "follower_grpo.prompts_per_step=4",
                 "follower_grpo.lr=3e-5"]
-WORD = re.compile(r"[a-z']+")
 
 
 def parse_args(argv=None):
@@ -70,16 +69,6 @@ def parse_args(argv=None):
 
 def is_echo(answer, instruction):
     return follower.strip_echoes(answer, instruction.split("\n")) != answer
-
-
-def is_non_answer(answer, instruction):
-    """Under 5 words once copied instruction lines are cut out, or >= 80% of its words are the
-    instruction's own (a restated request rather than an answer). A heuristic."""
-    words = WORD.findall(follower.strip_echoes(answer, instruction.split("\n")).lower())
-    if len(words) < 5:
-        return True
-    known = set(WORD.findall(instruction.lower()))
-    return sum(word in known for word in words) / len(words) >= 0.8
 
 
 def rule_verdicts(row, answer):
@@ -124,7 +113,7 @@ def heldout(model_path, max_new_tokens):
         result[f"{reading}_prompt_pass"] = sum(all(v) for v in verdicts) / len(verdicts)
     answers = [follower.lenient_answer(reply) for reply in replies]
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
-    result["non_answer_share"] = sum(is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
+    result["non_answer_share"] = sum(follower.is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["format_pass"] = sum(follower.extract_answer(r) is not None for r in replies) / len(rows)
     result["examples"] = [{"instruction": row["instruction"], "reply": reply}
                           for row, reply in list(zip(rows, replies))[:5]]

@@ -175,3 +175,25 @@ def test_an_answer_to_another_request_earns_nothing():
     reward, info, _ = follower_reward(GOOD_ANSWER, "It is about something else. Verdict: [[0]]")
     assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
     assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]", echo_guard=False)[0] == 1.0
+
+
+@pytest.mark.parametrize("non_answer", [
+    "the river",  # too short to answer anything, though lowercase, comma-free and has "river"
+    "sure: a quiet morning, the keyword river, in lowercase, no commas",  # the request, restated
+    "Include the keyword 'river' in your response. ok river",  # an echo plus a scrap
+])
+def test_a_non_answer_earns_nothing_even_when_the_judge_says_yes(non_answer):
+    """The rule half of the guard: it does not depend on the judge model, which on SmolLM2 says
+    yes to every "does this answer the request?" question."""
+    assert follower_reward(non_answer.lower(), "Verdict: [[1]]", echo_guard=False)[0] > 0
+    reward, info, calls = follower_reward(non_answer, "Verdict: [[1]]")
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+    assert calls == []  # ruled out before any LLM verdict is asked for
+
+
+def test_is_non_answer_on_answers_of_every_length():
+    instruction = SEED + "\nInclude the keyword 'river' in your response."
+    assert follower.is_non_answer("", instruction)
+    assert follower.is_non_answer("A quiet river morning.", instruction)  # 4 words
+    assert not follower.is_non_answer("Mist rose slowly off the river.", instruction)  # 6 words, 1 known
+    assert follower.is_non_answer("Describe a quiet morning, include the keyword river.", instruction)
