@@ -247,6 +247,7 @@ def plot(rounds, path):
     axes[2].set_title("Instructor")
     for axis in axes:
         axis.set_xlabel("round")
+        axis.set_xticks(x)  # whole rounds only
         axis.set_ylim(0, 1)
         axis.legend(fontsize=7)
     figure.tight_layout()
