@@ -130,6 +130,12 @@ def base_failures(base, instructions, max_new_tokens):
     return {"mapped_constraints": len(verdicts), "base_failure_rate": 1 - sum(verdicts) / len(verdicts)}
 
 
+def kept_instructions(round_dir):
+    """Round T's instructions; none when the Filter kept none (the loop then writes an empty file)."""
+    path = Path(round_dir) / "instructions.jsonl"
+    return read_jsonl(path) if path.exists() and path.stat().st_size else []
+
+
 def type_mix(instructions):
     families = Counter(c["ifeval_id"].split(":")[0] if c.get("ifeval_id") else "llm-judged"
                        for row in instructions for c in row["constraints"])
@@ -164,7 +170,7 @@ def measure(run_dir, settings, args):
         ifeval = round_dir / "ifeval.json"
         row["ifeval"] = json.loads(ifeval.read_text()) if ifeval.exists() else None
         if round_index:
-            instructions = read_jsonl(round_dir / "instructions.jsonl")
+            instructions = kept_instructions(round_dir)
             row["instructor"] = instructor_stats(metrics, round_index)
             row["follower"] = follower_stats(metrics, round_index)
             row["instructions_kept"] = len(instructions)

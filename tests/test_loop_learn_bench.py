@@ -42,3 +42,12 @@ def test_rule_verdicts_check_only_mapped_constraints():
 def test_type_mix_counts_families_and_llm_judged_constraints():
     rows = [ROW, {"constraints": [{"ifeval_id": "startend:quotation"}, {"ifeval_id": "punctuation:no_comma"}]}]
     assert loop_learn.type_mix(rows) == {"startend": 2, "llm-judged": 1, "punctuation": 1}
+
+
+def test_a_round_whose_filter_kept_nothing_has_no_instructions(tmp_path):
+    (tmp_path / "instructions.jsonl").write_text("")
+    assert loop_learn.kept_instructions(tmp_path) == []
+    assert loop_learn.type_mix([]) == {}
+    assert loop_learn.base_failures("unused", [], 8) == {"mapped_constraints": 0, "base_failure_rate": None}
+    (tmp_path / "instructions.jsonl").write_text('{"instruction": "x", "constraints": []}\n')
+    assert loop_learn.kept_instructions(tmp_path) == [{"instruction": "x", "constraints": []}]
