@@ -246,10 +246,11 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
 def attention_kernels():
     """A context in which PyTorch's attention (SDPA) uses any kernel but cuDNN's.
 
-    On recent GPUs PyTorch tries cuDNN first for attention with a padding mask, and cuDNN builds
-    an execution plan for every new (batch, length) shape, several hundred ms each. Decoding
-    makes a new length at every token and GRPO micro-batches vary in width, so every shape is
-    new; the flash and memory-efficient kernels need no plan (README, "One GPU").
+    On an H100, PyTorch tries cuDNN first for attention with a padding mask, and cuDNN builds an
+    execution plan for every new (batch, length) shape: about 80 ms per decoding step measured
+    here, since decoding makes a new key length at every token (GRPO micro-batches vary in
+    width too). The flash and memory-efficient kernels need no plan. README, "Where the speed
+    comes from": the preset's step went from 163.6 s to 50.8 s.
     """
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
