@@ -27,6 +27,7 @@ bench/results/accuracy_*.json came from these (2-core CPU shared with other jobs
     nice -n 19 python bench/accuracy.py --model smollm2-135m --modes generate --generate-limit 16
     nice -n 19 python bench/accuracy.py --model smollm2-135m --modes filter
     nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes score --limit 40
+    python bench/accuracy.py --model qwen2.5-coder-0.5b --modes generate --generate-limit 64  # CPU alone
     nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes filter --filter-limit 16 \
         --batch-size 8
 
