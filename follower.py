@@ -62,7 +62,9 @@ def lenient_answer(text):
         return extracted
     if "<think>" in text and "</think>" not in text:
         return ""
-    return judger.strip_think(text).strip()
+    # the answer tags of a reply that failed the gate (an <answer> cut off by the token budget,
+    # or text after </answer>) are not part of what it says
+    return re.sub(r"</?answer>", "", judger.strip_think(text)).strip()
 
 
 def messages(instruction):

@@ -120,6 +120,8 @@ def test_the_demo_instructor_is_paid_only_for_rule_checked_sets_the_helper_fails
     ("<think> plan </think> the reply", "the reply"),  # no <answer>: what follows the reasoning
     ("the reply", "the reply"),  # no tags at all: the whole reply
     ("<think> still planning when the budget ran out", ""),  # nothing said yet
+    ("<think> plan </think>\n<answer>the reply, cut off", "the reply, cut off"),  # no </answer>: no tags
+    ("<think> plan </think><answer>the reply</answer> and more", "the reply and more"),
     ("", ""),
 ])
 def test_lenient_answer(reply, judged):
