@@ -170,9 +170,13 @@ def read_prompts(path, *, max_chars: int = 4000) -> list[str]:
     return prompts
 
 
-def read_jsonl(path) -> list[dict]:
-    """Every non-blank line of a JSONL file, each a JSON object."""
+def read_jsonl(path, *, empty_ok=False) -> list[dict]:
+    """Every non-blank line of a JSONL file, each a JSON object. An empty file is an error (a
+    user's data file with nothing in it) unless `empty_ok`: a log or a round's output may
+    legitimately hold no rows yet, such as the instructions of a round whose Filter kept none."""
     path = Path(path)
+    if empty_ok and path.is_file() and not path.read_bytes().strip():
+        return []
     rows = []
     for where, row in _jsonl_rows(path):
         if not isinstance(row, dict):
@@ -211,11 +215,11 @@ def write_json(path, obj) -> None:
     _write_atomic(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def append_jsonl(path, row) -> None:
-    """Add one line to a JSONL log and sync it, so a crash loses at most the line in flight."""
+def append_jsonl(path, *rows) -> None:
+    """Add one line per row to a JSONL log and sync it, so a crash loses at most the lines in flight."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
         f.flush()
         os.fsync(f.fileno())

@@ -173,10 +173,10 @@ def metrics_logger(run_folder, name):
 
 def _drop_metrics(metrics_path, stage_name, after_step=None):
     """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
-    if not metrics_path.exists() or not metrics_path.stat().st_size:
+    if not metrics_path.exists():
         return
     round_index, role = stage_parts(stage_name)
-    rows = read_jsonl(metrics_path)
+    rows = read_jsonl(metrics_path, empty_ok=True)
     kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
                                     and (after_step is None or r.get("step", -1) > after_step))]
     if len(kept) != len(rows):
@@ -281,7 +281,7 @@ def run(settings):
                 generate_instructions(settings, instructor_path, helper_path, seeds, round_index,
                                       round_dir, metrics_logger(run_folder, stage_name))
             end_stage(run_folder, stage_name)
-        rows = read_jsonl(round_dir / "instructions.jsonl") if (round_dir / "instructions.jsonl").stat().st_size else []
+        rows = read_jsonl(round_dir / "instructions.jsonl", empty_ok=True)
 
         # 4. train F_T from F_{T-1} on them: 3 epochs in round 1, 1 afterwards
         stage_name = f"round_{round_index}/follower"

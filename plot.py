@@ -39,7 +39,7 @@ def round_instructions(run_dir):
     for path in Path(run_dir).glob("round_*/instructions.jsonl"):
         suffix = path.parent.name.split("_")[1]
         if suffix.isdigit():
-            found[int(suffix)] = read_jsonl(path)
+            found[int(suffix)] = read_jsonl(path, empty_ok=True)
     return dict(sorted(found.items()))
 
 

@@ -88,15 +88,14 @@ def print_metrics(row):
 def log_samples(path, step, items, texts, rewards):
     """Append one JSONL row per sample of a GRPO step: the last prompt turn, the completion and its
     reward. The rows of a step that a restarted stage redoes are dropped first (forget_samples)."""
-    for item, text, reward in zip(items, texts, rewards):
-        append_jsonl(path, {"step": step, "prompt": item["messages"][-1]["content"], "completion": text,
-                            "reward": reward})
+    append_jsonl(path, *({"step": step, "prompt": item["messages"][-1]["content"], "completion": text,
+                          "reward": reward} for item, text, reward in zip(items, texts, rewards)))
 
 
 def forget_samples(path, first_step):
     """Drop the rows of steps from `first_step` on (a restarted stage samples them again)."""
     if Path(path).exists():
-        write_jsonl(path, [row for row in read_jsonl(path) if row["step"] < first_step])
+        write_jsonl(path, [row for row in read_jsonl(path, empty_ok=True) if row["step"] < first_step])
 
 
 # -----------------------------------------------------------------------------

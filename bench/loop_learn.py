@@ -132,8 +132,7 @@ def base_failures(base, instructions, max_new_tokens):
 
 def kept_instructions(round_dir):
     """Round T's instructions; none when the Filter kept none (the loop then writes an empty file)."""
-    path = Path(round_dir) / "instructions.jsonl"
-    return read_jsonl(path) if path.exists() and path.stat().st_size else []
+    return read_jsonl(Path(round_dir) / "instructions.jsonl", empty_ok=True)
 
 
 def type_mix(instructions):

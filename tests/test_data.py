@@ -185,3 +185,32 @@ def test_append_jsonl_adds_one_line_per_call(tmp_path):
     append_jsonl(path, {"step": 1, "reward": 0.25})
     append_jsonl(path, {"step": 2, "reward": 0.5})
     assert read_jsonl(path) == [{"step": 1, "reward": 0.25}, {"step": 2, "reward": 0.5}]
+
+
+def test_append_jsonl_adds_several_rows_at_once(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    append_jsonl(path, {"step": 0}, {"step": 1})
+    append_jsonl(path)  # nothing to add: the file stays as it was
+    assert read_jsonl(path) == [{"step": 0}, {"step": 1}]
+
+
+def test_an_empty_log_reads_as_no_rows_only_when_asked(tmp_path):
+    path = tmp_path / "instructions.jsonl"
+    path.write_text("\n")
+    assert read_jsonl(path, empty_ok=True) == []
+    with pytest.raises(UserError, match="file is empty"):
+        read_jsonl(path)
+    with pytest.raises(UserError, match="file not found"):
+        read_jsonl(tmp_path / "missing.jsonl", empty_ok=True)
+
+
+def test_a_stage_restarted_twice_before_its_first_step_keeps_no_samples(tmp_path):
+    """forget_samples empties the log of a stage that restarts at step 0; a second restart
+    must read that empty log, not stop on it."""
+    import training
+    path = tmp_path / "follower_samples.jsonl"
+    training.log_samples(path, 0, [{"messages": [{"role": "user", "content": "Hi"}]}] * 2, ["a", "b"], [1.0, 0.0])
+    assert [row["completion"] for row in read_jsonl(path)] == ["a", "b"]
+    training.forget_samples(path, 0)
+    training.forget_samples(path, 0)
+    assert read_jsonl(path, empty_ok=True) == []
