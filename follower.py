@@ -77,6 +77,9 @@ def messages(instruction):
 QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # words, with "don't" one word and quotes around one not part of it
 MIN_ANSWER_WORDS = 5
+# the formatting examples constraints give: "such as <<poem of joy>>", "[address]", "*highlighted section*"
+EXAMPLE = re.compile(r"<<[^<>\n]+>>|\[[^\[\]\n]+\]|\*[^*\s][^*\n]*\*")
+PLACEHOLDER = re.compile(r"\[[^\[\]\n]*\]")  # "[name]": a slot for words, not words
 
 # Judged like a constraint: one more LLM verdict per answer.
 ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
@@ -95,13 +98,32 @@ def strip_echoes(answer, sentences):
     return answer.strip()
 
 
+def strip_examples(answer, constraint_texts):
+    """`answer` without copies of the formatting examples its constraints give: a title copied
+    from "such as <<my title>>", or "[address]" from "such as [address]", is the constraint's
+    example, not the reply's own title or placeholder."""
+    for example in {found for text in constraint_texts for found in EXAMPLE.findall(text)}:
+        answer = re.sub(re.escape(example), "", answer, flags=re.IGNORECASE)
+    return answer.strip()
+
+
+def guarded_answer(answer, row):
+    """What the echo guard leaves of `answer` to judge: no verbatim copy of a line of the row's
+    instruction, and no copy of a formatting example from one of its constraints."""
+    answer = strip_echoes(answer, row["instruction"].split("\n"))
+    return strip_examples(answer, [constraint["text"] for constraint in row["constraints"]])
+
+
 def is_non_answer(answer, instruction):
     """A rule: `answer`, once copies of the instruction's lines are cut out, has under
-    MIN_ANSWER_WORDS words, or >= 80% of its words are the instruction's own (a restated request
-    such as "Sure, use exactly 4 bullet points and include the word 'weather'."). It holds when
-    the judge model says yes to everything, as SmolLM2 does. The price: a correct reply of under
-    5 words, or one made of the request's words ("Repeat the word 'yes' 10 times"), earns 0."""
-    words = WORD.findall(strip_echoes(answer, instruction.split("\n")).lower())
+    MIN_ANSWER_WORDS words outside square-bracket placeholders, or >= 80% of them are the
+    instruction's own (a restated request such as "Sure, use exactly 4 bullet points and
+    include the word 'weather'."). A reply of placeholders ("Dear [name], [address] [date]")
+    fills slots and says nothing. It holds when the judge model says yes to everything, as
+    SmolLM2 does. The price: a correct reply of under 5 words, or one made of the request's
+    words ("Repeat the word 'yes' 10 times"), earns 0."""
+    text = PLACEHOLDER.sub(" ", strip_echoes(answer, instruction.split("\n")))
+    words = WORD.findall(text.lower())
     if len(words) < MIN_ANSWER_WORDS:
         return True
     known = set(WORD.findall(instruction.lower()))
@@ -109,12 +131,17 @@ def is_non_answer(answer, instruction):
 
 
 def addresses_request(model, tokenizer, answer_request_pairs, cfg):
-    """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)"""
+    """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)
+
+    Only a clear "no" ([[0]], or P([[1]]) <= 0.5 in score mode) counts as 0. A judge reply with
+    no verdict at all says nothing about the answer, and a veto on it would zero real answers:
+    Qwen2.5-Coder-0.5B in generate mode leaves about a quarter of its replies without one."""
     verdicts = [0.0] * len(answer_request_pairs)
     asked = [(i, answer, ADDRESSES_REQUEST.format(request=request))
              for i, (answer, request) in enumerate(answer_request_pairs) if answer.strip()]
     if asked:
-        results = judger.llm_verdicts(model, tokenizer, [(answer, text) for _, answer, text in asked], cfg)
+        results = judger.llm_verdicts(model, tokenizer, [(answer, text) for _, answer, text in asked], cfg,
+                                      missing=1.0)
         for (i, _, _), verdict in zip(asked, results):
             verdicts[i] = 1.0 if verdict > 0.5 else 0.0
     return verdicts
@@ -128,9 +155,10 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     gate, also when cfg.strict_format is off and the others are judged too.
 
     With judger_cfg.echo_guard (not SEIF, on by default) an answer is judged without verbatim
-    copies of its instruction's lines, and one that is not an answer gets 0: too short or a
-    restated request (`is_non_answer`, a rule), or, in the Judger's verdict, not addressing its
-    request. A reply that repeats "End your reply with the phrase 'That is all.'" or that only
+    copies of its instruction's lines or of its constraints' formatting examples
+    (`guarded_answer`), and one that is not an answer gets 0: too short, placeholders only or a
+    restated request (`is_non_answer`, a rule), or, in the Judger's clear verdict, not
+    addressing its request. A reply that repeats "End your reply with the phrase 'That is all.'" or that only
     says "That is all." follows no instruction, though a rule would pass it.
     """
     cfg = cfg or FollowerConfig()
@@ -143,7 +171,7 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     to_judge = len(answered)  # before the echo guard
     if judger_cfg.echo_guard and answered:
         for i in answered:
-            answers[i] = strip_echoes(answers[i], items[i]["instruction"].split("\n"))
+            answers[i] = guarded_answer(answers[i], items[i])
         answered = [i for i in answered if not is_non_answer(answers[i], items[i]["instruction"])]
         on_topic = addresses_request(
             helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],

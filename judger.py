@@ -10,8 +10,10 @@ with `[[1]]` (satisfied) or `[[0]]` (not). Anything that is not a clear `[[1]]` 
 This project adds two departures, both on by default. `JudgerConfig.rules`: a constraint that
 maps to an IFEval instruction type (it carries an `ifeval_id`) is checked by IFEval's exact rule
 instead of the LLM. `JudgerConfig.echo_guard`: the Follower's answer is judged without verbatim
-copies of its instruction and must address its request (one more LLM verdict; see
-follower.py), so that repeating a constraint is not following it. Set both to False to
+copies of its instruction or of its constraints' examples, must be an answer by a rule (not
+too short, not placeholders only, not the request restated), and must not be judged off the
+request (one more LLM verdict; see follower.py), so that repeating a constraint is not
+following it. Set both to False to
 judge as SEIF did.
 
 Two ways to ask the LLM (`JudgerConfig.llm`):
@@ -50,8 +52,9 @@ class JudgerConfig:
     score_reward: str = "decision"  # score mode only: "decision" = 0/1 by argmax, "probability" = P(1)
     max_new_tokens: int = 256  # generate mode: room for the analysis and the verdict
     batch_size: int = 32  # judge prompts per forward pass / generate call
-    echo_guard: bool = True  # not SEIF: the Follower's answer is judged without verbatim copies of
-    # its instruction's lines, and earns nothing if the Judger says it does not address the request
+    echo_guard: bool = True  # not SEIF: the Follower's answer is judged without copies of its
+    # instruction's lines or constraint examples, and earns nothing if it is a non-answer by rule
+    # or the Judger clearly says it does not address the request (follower.rewards)
 
 
 # -----------------------------------------------------------------------------
@@ -125,10 +128,13 @@ def strip_think(text):
     return text.rsplit("</think>", 1)[-1]
 
 
-def parse_verdict(text):
-    """The last `[[d]]` in `text`: 1 only for a clear `[[1]]`, otherwise 0 (no verdict, [[2]], ...)."""
+def parse_verdict(text, missing=0):
+    """The last `[[d]]` in `text`: 1 only for a clear `[[1]]`, 0 for any other digit, and
+    `missing` when there is no verdict at all (0 for a constraint: unclear is not satisfied)."""
     verdicts = re.findall(r"\[\[\s*(\d+)\s*\]\]", strip_think(text))
-    return 1 if verdicts and verdicts[-1] == "1" else 0
+    if not verdicts:
+        return missing
+    return 1 if verdicts[-1] == "1" else 0
 
 
 # -----------------------------------------------------------------------------
@@ -227,11 +233,12 @@ def _score_chunk(model, tokenizer, messages_list):
     return two_logits.float().softmax(dim=1)[:, 1].tolist()
 
 
-def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg):
-    """0/1 (or P(1) in score+probability mode) for each (answer, constraint text), batched."""
+def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, missing=0.0):
+    """0/1 (or P(1) in score+probability mode) for each (answer, constraint text), batched.
+    `missing`: what a generate-mode reply with no verdict counts as."""
     messages_list = [judge_messages(answer, text) for answer, text in answer_constraint_texts]
     if cfg.llm == "generate":
-        return [float(parse_verdict(t)) for t in llm_generate(model, tokenizer, messages_list, cfg)]
+        return [float(parse_verdict(t, missing)) for t in llm_generate(model, tokenizer, messages_list, cfg)]
     if cfg.llm == "score":
         probabilities = llm_score(model, tokenizer, messages_list, cfg)
         if cfg.score_reward == "probability":

@@ -38,7 +38,7 @@ def fooled_judge(monkeypatch):
     only the rule checks and the echo guard's verbatim cut stand between a reply and its reward."""
     asked = []
 
-    def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg):
+    def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, missing=0.0):
         asked.extend(answer_constraint_texts)
         return [1.0] * len(answer_constraint_texts)
 

@@ -30,6 +30,12 @@ def test_parse_verdict_treats_anything_unclear_as_not_followed():
     assert parse_verdict("") == 0
 
 
+def test_parse_verdict_can_tell_no_verdict_from_a_no():
+    assert parse_verdict("The answer seems to", missing=1) == 1  # cut off before any verdict
+    assert parse_verdict("Verdict: [[0]]", missing=1) == 0
+    assert parse_verdict("Verdict: [[2]]", missing=1) == 0  # a verdict, if not a clear yes
+
+
 def test_strip_think_drops_the_reasoning():
     assert strip_think("<think>maybe [[1]]</think><answer>no</answer>") == "<answer>no</answer>"
     assert strip_think("no think tags at all") == "no think tags at all"

@@ -138,7 +138,7 @@ def test_extract_answer_follows_the_seif_regex():
 GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
 
 
-def follower_reward(answer, judge_says, echo_guard=True):
+def follower_reward(answer, judge_says, echo_guard=True, row=None):
     """The Follower's reward and info for one answer; the LLM judge's replies are canned."""
     calls = []
     def judge(model, tokenizer, messages_list, **kwargs):
@@ -146,7 +146,7 @@ def follower_reward(answer, judge_says, echo_guard=True):
         return SimpleNamespace(texts=[judge_says] * len(messages_list))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rollout, "generate", judge)
-        rewards, info = follower.rewards(None, None, [instruction_row()],
+        rewards, info = follower.rewards(None, None, [row or instruction_row()],
                                          [f"<think> x </think><answer>{answer}</answer>"],
                                          JudgerConfig(echo_guard=echo_guard))
     return rewards[0], info, calls
@@ -197,3 +197,39 @@ def test_is_non_answer_on_answers_of_every_length():
     assert follower.is_non_answer("A quiet river morning.", instruction)  # 4 words
     assert not follower.is_non_answer("Mist rose slowly off the river.", instruction)  # 6 words, 1 known
     assert follower.is_non_answer("Describe a quiet morning, include the keyword river.", instruction)
+
+
+def test_a_judge_reply_without_a_verdict_does_not_veto_an_answer():
+    """Only a clear [[0]] takes an answer's credit away: a weak judge that runs out of tokens
+    before its verdict must not zero real answers (it did, on Qwen2.5-Coder-0.5B)."""
+    assert follower_reward(GOOD_ANSWER, "The answer talks about the morning and")[0] == 1.0
+    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]")[0] == 0.0
+
+
+TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
+PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
+
+
+@pytest.mark.parametrize("constraint, copied, own", [
+    (TITLE, "<<poem of joy>>\nthe morning is quiet and still by the river",
+     "<<a still morning>>\nthe morning is quiet and still by the river"),
+    (PLACEHOLDERS, "meet me by the river at [address] or [ADDRESS] when the morning is quiet",
+     "meet me by the river at [address] or [place] when the morning is quiet at [time]"),
+])
+def test_a_constraints_own_example_copied_into_the_answer_does_not_count(constraint, copied, own):
+    row = instruction_row([constraint])
+    assert row["constraints"][0]["ifeval_id"]  # rule-checked
+    assert follower_reward(copied, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # the hole
+    assert follower_reward(copied, "Verdict: [[1]]", row=row)[0] == 0.0
+    assert follower_reward(own, "Verdict: [[1]]", row=row)[0] == 1.0
+
+
+def test_a_reply_of_placeholders_is_a_non_answer():
+    row = instruction_row([PLACEHOLDERS])
+    spam = "[customer's name] [date] [customer's name] thanks [address] [phone] [email] [name]"
+    assert follower_reward(spam, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0
+    reward, info, calls = follower_reward(spam, "Verdict: [[1]]", row=row)
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0 and calls == []
+    assert follower.is_non_answer(spam, row["instruction"])
+    assert not follower.is_non_answer("Dear [name], the boats are back and the river is calm.",
+                                      row["instruction"])
