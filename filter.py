@@ -296,9 +296,11 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="JSONL file for the kept rows")
     parser.add_argument("--report", help="JSON file for the removal report")
     parser.add_argument("--no-llm", action="store_true", help="deterministic checks only")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="also remove sets with a constraint no IFEval rule checks (the demo's setting)")
     parser.add_argument("--max-new-tokens", type=int, default=FilterConfig.max_new_tokens)
     args = parser.parse_args(argv)
-    cfg = FilterConfig(llm=not args.no_llm, max_new_tokens=args.max_new_tokens)
+    cfg = FilterConfig(llm=not args.no_llm, rules_only=args.rules_only, max_new_tokens=args.max_new_tokens)
     if cfg.llm and not args.model:
         raise UserError("--model is required unless --no-llm is given")
 

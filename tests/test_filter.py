@@ -161,23 +161,36 @@ def test_report_counts_by_reason():
 
 # --- command line ----------------------------------------------------------------------------
 
-def test_command_line_without_llm(tmp_path):
-    rows = [{"prompt": "Describe a cat.", "constraints": constraints("Be brief.", "No commas."),
-             "expected_count": 2},
-            {"prompt": "Describe a dog.", "constraints": constraints("Be brief."), "expected_count": 3}]
+def run_filter_cli(tmp_path, rows, *flags):
+    """filter.py --no-llm on `rows`; returns (kept rows, report)."""
     instructions = tmp_path / "in.jsonl"
     instructions.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out, report_path = tmp_path / "kept.jsonl", tmp_path / "filter_report.json"
     result = subprocess.run(
         [sys.executable, str(REPO / "filter.py"), "--instructions", str(instructions),
-         "--out", str(out), "--report", str(report_path), "--no-llm"],
+         "--out", str(out), "--report", str(report_path), "--no-llm", *flags],
         capture_output=True, text=True, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
-    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    return [json.loads(line) for line in out.read_text().splitlines()], json.loads(report_path.read_text())
+
+
+def test_command_line_without_llm(tmp_path):
+    rows = [{"prompt": "Describe a cat.", "constraints": constraints("Be brief.", "No commas."),
+             "expected_count": 2},
+            {"prompt": "Describe a dog.", "constraints": constraints("Be brief."), "expected_count": 3}]
+    kept, summary = run_filter_cli(tmp_path, rows)
     assert [row["prompt"] for row in kept] == ["Describe a cat."]
-    summary = json.loads(report_path.read_text())
     assert summary["kept"] == 1 and summary["removed"]["wrong_count"] == 1
+
+
+def test_command_line_rules_only_keeps_only_rule_checked_sets(tmp_path):
+    rows = [{"prompt": "Describe a cat.", "constraints": constraints("Be brief.")},
+            {"prompt": "Describe a dog.", "constraints": [constraint("Do not use any commas.",
+                                                                     "punctuation:no_comma", {})]}]
+    kept, summary = run_filter_cli(tmp_path, rows, "--rules-only")
+    assert [row["prompt"] for row in kept] == ["Describe a dog."]
+    assert summary["removed"]["not_rule_checked"] == 1
 
 
 def test_command_line_needs_a_model_for_the_llm_check(tmp_path):
