@@ -515,12 +515,14 @@ _MATCHERS = {
 }
 
 # Words that narrow a rule to part of the response: "in the title", "each bullet", "for all
-# location names", "in the first paragraph", "except proper nouns", "in a formal tone".
+# location names", "in the first paragraph", "except proper nouns", "in a formal tone", "P.S. Do
+# not use commas" (in the postscript, or the postscript and the rule: either way not one rule).
 _PART_OF_RESPONSE = (
     r"\b(?:each|every|per|except|excluding|apart from|other than|unless|same|together)\b"
     r"|\b(?:first|last|final|opening|closing|second|third|fourth|fifth)\b"
     r"|\bat the (?:very )?(?:beginning|start|end|top|bottom)\b"
     r"|\b(?:titles?|headings?|headers?|subject line|names|introduction|conclusion|captions?|tables?)\b"
+    r"|\bpostscripts?\b|\bP\.\s?(?:P\.\s?)?S\b"
     r"|\b(?:in|within|inside|for|to|on)\s+(?:the|your|each|every|any|its|all|a|an)\s+"
     r"(?!(?:entire|whole|full|complete|response|answer|reply|output|text|capital|caps|upper|lower|json)\w*\b)"
 )

@@ -210,6 +210,8 @@ ROWS = [
     ("At the end of your response, add a postscript starting with P.S.", POSTSCRIPT,
      ["See you soon.\nP.S. Bring snacks."], ["See you soon."]),
     ("Do not add a P.S.", None, ["See you soon."], ["See you soon.\nP.S. Bring snacks."]),
+    ("P.S. Do not use commas.", None, ["Hi there.\nP.S. See you"], ["Hi, there.\nP.S. See you"]),
+    ("Avoid commas in the postscript.", None, ["Hi, there.\nP.S. See you"], ["Hi.\nP.S. See, you"]),
     ("Add a P.S. that thanks the reader.", None,
      ["Bye.\nP.S. Thank you for reading."], ["Bye.\nP.S. Bring snacks."]),
 
