@@ -22,6 +22,7 @@ Reads an instructions JSONL (rows with `constraints`, a list of constraint dicts
 """
 
 import argparse
+import json
 from dataclasses import dataclass
 
 import ifeval_checks
@@ -43,7 +44,8 @@ class FilterConfig:
 # Every reason a set can be removed, in the order the checks run, with the line for the report.
 REASONS = {
     "empty": "no constraints, or a constraint with no text",
-    "duplicate": "the same constraint twice (ignoring case and spacing)",
+    "duplicate": "the same constraint twice (ignoring case and spacing), or two that one rule checks "
+                 "alike (\"Do not use any commas.\" and \"Avoid commas.\")",
     "wrong_count": "not the number of constraints the Instructor was asked for",
     "too_long": "a constraint longer than max_constraint_chars characters",
     "not_rule_checked": "rules_only: a constraint that no IFEval rule checks on this machine",
@@ -66,7 +68,11 @@ def deterministic_reason(constraints, expected_count=None, cfg=None):
     texts = [(c.get("text") or "") for c in constraints]
     if not texts or any(not text.strip() for text in texts):
         return "empty"
-    if len({normalised(text) for text in texts}) < len(texts):
+    # two sentences mapped to the same rule with the same arguments are one constraint twice:
+    # the Instructor would be paid for a third constraint that asks nothing new
+    rule_checks = [(c["ifeval_id"], json.dumps(c.get("kwargs") or {}, sort_keys=True))
+                   for c in constraints if c.get("ifeval_id")]
+    if len({normalised(text) for text in texts}) < len(texts) or len(set(rule_checks)) < len(rule_checks):
         return "duplicate"
     if expected_count is not None and len(texts) != expected_count:
         return "wrong_count"

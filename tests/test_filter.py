@@ -33,6 +33,11 @@ def test_each_deterministic_reason():
     assert deterministic_reason([]) == "empty"
     assert deterministic_reason(constraints("Be brief.", "   ")) == "empty"
     assert deterministic_reason(constraints("Be brief.", "  be   BRIEF. ")) == "duplicate"
+    assert deterministic_reason([constraint("Do not use any commas.", "punctuation:no_comma", {}),
+                                 constraint("Avoid commas.", "punctuation:no_comma", None)]) == "duplicate"
+    assert deterministic_reason([constraint("Use the word 'sun'.", "keywords:existence", {"keywords": ["sun"]}),
+                                 constraint("Use the word 'moon'.", "keywords:existence", {"keywords": ["moon"]})
+                                 ]) is None  # one rule, two different checks
     assert deterministic_reason(constraints("Be brief.", "No commas."), expected_count=3) == "wrong_count"
     assert deterministic_reason(constraints("Be brief.", "x" * 301)) == "too_long"
     assert deterministic_reason(constraints("Be brief.", "x" * 50),
