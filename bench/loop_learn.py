@@ -25,7 +25,9 @@ resumable, and so is everything measured after it (each result is cached in the 
     python bench/loop_learn.py --model qwen2.5-coder-0.5b --rounds 1 --name loop_learn_qwen
     python bench/loop_learn.py --set follower_grpo.lr=2e-5                   # any loop setting
 
-Writes bench/results/<name>.json, .txt and .png. Run the same command again to resume.
+Writes bench/results/<name>.json, .txt and .png. Run the same command again to resume; run it
+with another --max-new-tokens to measure the same rounds again with that reply budget (Qwen
+thinks for more than 96 tokens), into bench/results/<name>_<N>tokens.*.
 """
 
 import argparse
@@ -45,6 +47,7 @@ import training  # noqa: E402
 from data import read_jsonl, run_cli, write_json  # noqa: E402
 
 HELDOUT = REPO / "data" / "heldout.jsonl"
+DEFAULT_BUDGET = 96  # new tokens per held-out reply: room for SmolLM2's answers, short for Qwen's <think>
 IFEVAL = REPO.parent / "shared" / "ifeval" / "input_data.jsonl"  # a local copy, where there is one
 # The run: the demo preset scaled up to R rounds that learn, within an hour on a 2-core CPU.
 RUN_SETTINGS = ["loop.max_seeds=24", "loop.instructor_steps=4", "loop.follower_steps=10",
@@ -57,7 +60,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--name", default="loop_learn_smollm2")
-    parser.add_argument("--max-new-tokens", type=int, default=96, help="held-out and base-model replies")
+    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_BUDGET,
+                        help="held-out and base-model replies; results of another budget go to <name>_<N>tokens.*")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="more loop settings, after the benchmark's own")
     return parser.parse_args(argv)
@@ -157,6 +161,7 @@ def follower_stats(metrics, round_index):
 
 def measure(run_dir, settings, args):
     base, cache = settings.loop.model, Path(run_dir) / "bench"
+    budget = f"_{args.max_new_tokens}tokens"  # a result holds for the reply budget it was made with
     metrics = read_jsonl(Path(run_dir) / "metrics.jsonl")
     rounds = []
     for round_index in range(settings.loop.rounds + 1):
@@ -165,7 +170,8 @@ def measure(run_dir, settings, args):
         if round_index and not Path(model).exists():  # the Filter kept nothing: F_T = F_{T-1}
             model = rounds[-1]["model"]
         row = {"round": round_index, "model": model,
-               "heldout": cached(cache / f"heldout_{round_index}.json", lambda: heldout(model, args.max_new_tokens))}
+               "heldout": cached(cache / f"heldout_{round_index}{budget}.json",
+                                  lambda: heldout(model, args.max_new_tokens))}
         ifeval = round_dir / "ifeval.json"
         row["ifeval"] = json.loads(ifeval.read_text()) if ifeval.exists() else None
         if round_index:
@@ -175,7 +181,7 @@ def measure(run_dir, settings, args):
             row["instructions_kept"] = len(instructions)
             row["filter_report"] = json.loads((round_dir / "filter_report.json").read_text())
             row["type_mix"] = type_mix(instructions)
-            row["base_on_round"] = cached(cache / f"base_failures_{round_index}.json",
+            row["base_on_round"] = cached(cache / f"base_failures_{round_index}{budget}.json",
                                           lambda: base_failures(base, instructions, args.max_new_tokens))
         rounds.append(row)
     return rounds
@@ -268,12 +274,15 @@ def main(argv=None):
     start = time.time()
     run_dir = loop.run(settings)
     rounds = measure(run_dir, settings, args)
-    text = "\n\n".join([f"{args.name}: {args.model}, {args.rounds} rounds; settings in {run_dir}/settings.json; "
+    text = "\n\n".join([f"{args.name}: {args.model}, {args.rounds} rounds, held-out and base-model replies of "
+                        f"{args.max_new_tokens} new tokens; settings in {run_dir}/settings.json; "
                         f"this invocation took {time.time() - start:.0f} s", table(rounds), targets(rounds)])
     print(text)
-    out = REPO / "bench" / "results" / args.name
+    budget = "" if args.max_new_tokens == DEFAULT_BUDGET else f"_{args.max_new_tokens}tokens"
+    out = REPO / "bench" / "results" / (args.name + budget)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out.with_suffix(".json"), {"model": args.model, "rounds": rounds})
+    write_json(out.with_suffix(".json"),
+               {"model": args.model, "max_new_tokens": args.max_new_tokens, "rounds": rounds})
     out.with_suffix(".txt").write_text(text + "\n")
     plot(rounds, out.with_suffix(".png"))
     print(f"wrote {out}.json, .txt and .png")
