@@ -75,11 +75,15 @@ def messages(instruction):
 # The echo guard (not SEIF): an answer must answer, not repeat its instruction
 
 QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
-WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")  # words, with "don't" one word and quotes around one not part of it
+# Words in any script, with "don't" one word and quotes around one not part of it. Chinese and
+# Japanese put no spaces between words, so each of their characters counts as one.
+HAN_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+WORD = re.compile(rf"[{HAN_KANA}]|[^\W\d_{HAN_KANA}]+(?:'[^\W\d_{HAN_KANA}]+)*")
 MIN_ANSWER_WORDS = 5
 # the formatting examples constraints give: "such as <<poem of joy>>", "[address]", "*highlighted section*"
 EXAMPLE = re.compile(r"<<[^<>\n]+>>|\[[^\[\]\n]+\]|\*[^*\s][^*\n]*\*")
 PLACEHOLDER = re.compile(r"\[[^\[\]\n]*\]")  # "[name]": a slot for words, not words
+POSTSCRIPT_MARK = re.compile(r"\bP\.\s?(?:P\.\s?)?S\b\.?", re.IGNORECASE)  # "P.S.": a marker, not words
 
 # Judged like a constraint: one more LLM verdict per answer.
 ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
@@ -116,13 +120,13 @@ def guarded_answer(answer, row):
 
 def is_non_answer(answer, instruction):
     """A rule: `answer`, once copies of the instruction's lines are cut out, has under
-    MIN_ANSWER_WORDS words outside square-bracket placeholders, or >= 80% of them are the
-    instruction's own (a restated request such as "Sure, use exactly 4 bullet points and
-    include the word 'weather'."). A reply of placeholders ("Dear [name], [address] [date]")
-    fills slots and says nothing. It holds when the judge model says yes to everything, as
+    MIN_ANSWER_WORDS words outside square-bracket placeholders and "P.S." markers, or >= 80% of
+    them are the instruction's own (a restated request such as "Sure, use exactly 4 bullet
+    points and include the word 'weather'."). A reply of placeholders ("Dear [name], [address]
+    [date]") fills slots and says nothing; "p.s. thoughts outside p.s" writes no poem. It holds when the judge model says yes to everything, as
     SmolLM2 does. The price: a correct reply of under 5 words, or one made of the request's
     words ("Repeat the word 'yes' 10 times"), earns 0."""
-    text = PLACEHOLDER.sub(" ", strip_echoes(answer, instruction.split("\n")))
+    text = POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", strip_echoes(answer, instruction.split("\n"))))
     words = WORD.findall(text.lower())
     if len(words) < MIN_ANSWER_WORDS:
         return True

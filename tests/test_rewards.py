@@ -199,6 +199,15 @@ def test_is_non_answer_on_answers_of_every_length():
     assert follower.is_non_answer("Describe a quiet morning, include the keyword river.", instruction)
 
 
+def test_is_non_answer_reads_words_in_any_script_and_skips_markers():
+    instruction = "Compose a poem about rain on a tin roof.\nAdd a postscript starting with P.S."
+    assert follower.is_non_answer("p.s. thoughts outside p.s", instruction)  # seen on Qwen, reward 1.0
+    assert not follower.is_non_answer("Rain taps the tin roof all night. P.S. Stay dry.", instruction)
+    # a right answer to "Respond only in Russian" or in Chinese is an answer
+    assert not follower.is_non_answer("Дождь стучит по жестяной крыше всю ночь.", instruction)
+    assert not follower.is_non_answer("雨整夜敲打着铁皮屋顶。", instruction)
+
+
 def test_a_judge_reply_without_a_verdict_does_not_veto_an_answer():
     """Only a clear [[0]] takes an answer's credit away: a weak judge that runs out of tokens
     before its verdict must not zero real answers (it did, on Qwen2.5-Coder-0.5B)."""
