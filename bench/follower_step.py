@@ -33,7 +33,8 @@ HELDOUT = REPO / "data" / "heldout.jsonl"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4, help="held-out rows, one prompt each; 4 updates of 1")
+    parser.add_argument("--rows", type=int, default=4,
+                        help="held-out rows, one prompt each; 4 updates per step (SEIF) of rows/4 prompts")
     parser.add_argument("--group-size", type=int, default=5)
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--judge-tokens", type=int, default=256, help="the Judger's generate budget")
@@ -47,7 +48,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     shrink = [f"follower_grpo.group_size={args.group_size}", f"follower_grpo.prompts_per_step={args.rows}",
-              "follower_grpo.prompts_per_update=1", f"follower_grpo.max_new_tokens={args.max_new_tokens}",
+              f"follower_grpo.prompts_per_update={max(args.rows // 4, 1)}",
+              f"follower_grpo.max_new_tokens={args.max_new_tokens}",
               f"follower_grpo.micro_batch_size={args.group_size}", "follower_grpo.gradient_checkpointing=False",
               f"follower_grpo.generation_batch_size={args.rows * args.group_size}",
               f"judger.max_new_tokens={args.judge_tokens}", "loop.follower_steps=1"]
