@@ -108,7 +108,8 @@ def strip_examples(answer, constraint_texts):
     example, not the reply's own title or placeholder."""
     for example in {found for text in constraint_texts for found in EXAMPLE.findall(text)}:
         answer = re.sub(re.escape(example), "", answer, flags=re.IGNORECASE)
-    return answer.strip()
+    # "[[address]]" less "[address]" leaves "[]", which a placeholder rule would count
+    return re.sub(r"\[\s*\]|<<\s*>>", "", answer).strip()
 
 
 def guarded_answer(answer, row):

@@ -222,7 +222,7 @@ PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [add
 @pytest.mark.parametrize("constraint, copied, own", [
     (TITLE, "<<poem of joy>>\nthe morning is quiet and still by the river",
      "<<a still morning>>\nthe morning is quiet and still by the river"),
-    (PLACEHOLDERS, "meet me by the river at [address] or [ADDRESS] when the morning is quiet",
+    (PLACEHOLDERS, "meet me by the river at [[address]] or [[ADDRESS]] when the morning is quiet",
      "meet me by the river at [address] or [place] when the morning is quiet at [time]"),
 ])
 def test_a_constraints_own_example_copied_into_the_answer_does_not_count(constraint, copied, own):
