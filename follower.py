@@ -124,9 +124,9 @@ def is_non_answer(answer, instruction):
     MIN_ANSWER_WORDS words outside square-bracket placeholders and "P.S." markers, or >= 80% of
     them are the instruction's own (a restated request such as "Sure, use exactly 4 bullet
     points and include the word 'weather'."). A reply of placeholders ("Dear [name], [address]
-    [date]") fills slots and says nothing; "p.s. thoughts outside p.s" writes no poem. It holds when the judge model says yes to everything, as
-    SmolLM2 does. The price: a correct reply of under 5 words, or one made of the request's
-    words ("Repeat the word 'yes' 10 times"), earns 0."""
+    [date]") fills slots and says nothing; "p.s. thoughts outside p.s" writes no poem. It holds
+    when the judge model says yes to everything, as SmolLM2 does. The price: a correct reply of
+    under 5 words, or one made of the request's words ("Repeat the word 'yes' 10 times"), earns 0."""
     text = POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", strip_echoes(answer, instruction.split("\n"))))
     words = WORD.findall(text.lower())
     if len(words) < MIN_ANSWER_WORDS:
@@ -163,8 +163,8 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, cfg=None):
     copies of its instruction's lines or of its constraints' formatting examples
     (`guarded_answer`), and one that is not an answer gets 0: too short, placeholders only or a
     restated request (`is_non_answer`, a rule), or, in the Judger's clear verdict, not
-    addressing its request. A reply that repeats "End your reply with the phrase 'That is all.'" or that only
-    says "That is all." follows no instruction, though a rule would pass it.
+    addressing its request. A reply that repeats "End your reply with the phrase 'That is all.'"
+    or that only says "That is all." follows no instruction, though a rule would pass it.
     """
     cfg = cfg or FollowerConfig()
     format_passed = sum(extract_answer(text) is not None for text in texts)

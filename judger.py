@@ -13,8 +13,7 @@ instead of the LLM. `JudgerConfig.echo_guard`: the Follower's answer is judged w
 copies of its instruction or of its constraints' examples, must be an answer by a rule (not
 too short, not placeholders only, not the request restated), and must not be judged off the
 request (one more LLM verdict; see follower.py), so that repeating a constraint is not
-following it. Set both to False to
-judge as SEIF did.
+following it. Set both to False to judge as SEIF did.
 
 Two ways to ask the LLM (`JudgerConfig.llm`):
   "generate"  the judge writes a short analysis and ends with [[1]]/[[0]], as in SEIF;
