@@ -159,9 +159,14 @@ def follower_stats(metrics, round_index):
             "step_time": sum(r["step_time"] for r in rows) / len(rows) if rows else None}
 
 
+def budget_suffix(max_new_tokens):
+    """What names a cached measurement or a results file made with another reply budget."""
+    return "" if max_new_tokens == DEFAULT_BUDGET else f"_{max_new_tokens}tokens"
+
+
 def measure(run_dir, settings, args):
     base, cache = settings.loop.model, Path(run_dir) / "bench"
-    budget = f"_{args.max_new_tokens}tokens"  # a result holds for the reply budget it was made with
+    budget = budget_suffix(args.max_new_tokens)  # a result holds for the reply budget it was made with
     metrics = read_jsonl(Path(run_dir) / "metrics.jsonl")
     rounds = []
     for round_index in range(settings.loop.rounds + 1):
@@ -278,8 +283,7 @@ def main(argv=None):
                         f"{args.max_new_tokens} new tokens; settings in {run_dir}/settings.json; "
                         f"this invocation took {time.time() - start:.0f} s", table(rounds), targets(rounds)])
     print(text)
-    budget = "" if args.max_new_tokens == DEFAULT_BUDGET else f"_{args.max_new_tokens}tokens"
-    out = REPO / "bench" / "results" / (args.name + budget)
+    out = REPO / "bench" / "results" / (args.name + budget_suffix(args.max_new_tokens))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out.with_suffix(".json"),
                {"model": args.model, "max_new_tokens": args.max_new_tokens, "rounds": rounds})
