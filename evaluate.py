@@ -39,7 +39,7 @@ import json
 from pathlib import Path
 
 import data
-import follower
+import reply_format
 import ifeval_checks
 import rollout
 from data import UserError
@@ -95,7 +95,7 @@ def read_responses(path):
 def chat(row, fmt):
     """One IFEval prompt as a chat: a lone user turn (plain), or after the Follower's system prompt (seif)."""
     if fmt == "seif":
-        return follower.messages(row["prompt"])
+        return reply_format.messages(row["prompt"])
     return [{"role": "user", "content": row["prompt"]}]
 
 
@@ -103,7 +103,7 @@ def score_reply(row, reply, fmt):
     """Verdicts for one reply: on all of it (plain), or on the text inside <answer> (seif)."""
     if fmt == "plain":
         return ifeval_checks.score_prompt(row, reply)
-    answer = follower.extract_answer(reply)
+    answer = reply_format.extract_answer(reply)
     # SEIF's format gate: a reply outside the format follows no instruction. Scoring "" gives
     # exactly that, since an empty reply fails every check, strict and loose (ifeval_checks).
     return {**ifeval_checks.score_prompt(row, answer or ""), "format_pass": answer is not None}

@@ -18,10 +18,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 import rollout
+import speedups
 import training
 
 
@@ -82,47 +82,27 @@ def completion_logprobs(model, input_ids, attention_mask, completion_mask, tempe
                         chunk_tokens=1024, share_prompts=True):
     """(B, P + C) ids -> (B, C) log p(token) for the completion tokens; 0 where masked out.
 
-    The model is asked for its final hidden states, not its logits: the lm head runs inside the
-    float32 log-softmax, on `chunk_tokens` valid positions at a time, and with gradients on each
-    chunk is checkpointed, so backward recomputes it instead of keeping it. Neither the
-    (B x C x V) logits nor their gradient ever exist; for Qwen's V = 151,936 those are what run
-    out of memory. (This assumes logits = lm_head(last hidden state), true of the Llama, Qwen
-    and Mistral families; a model with a logit soft-cap would need it applied here.)
-
-    With `share_prompts`, rows with the same prompt (a GRPO group) run it once (see
-    `rollout.prompt_shared_hidden`); the result is the same up to float rounding.
+    log p(token t+1) = log_softmax(lm_head(h_t) / T)[token t+1], in float32, where h_t is the
+    final hidden state at position t and T the sampling temperature (the ratio and the KL must
+    score the distribution the rollouts were sampled from). The lm head runs on `chunk_tokens`
+    valid positions at a time (speedups.token_logprobs), so the (B x C x V) logits, for Qwen's
+    V = 151,936 what runs out of memory, never exist. With `share_prompts`, rows with the same
+    prompt (a GRPO group) run it once; the result is the same up to float rounding.
     """
     completion_len = completion_mask.shape[1]
     # left padding: positions count real tokens only, exactly as generate() numbered them
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    hidden = None
-    if share_prompts:
-        hidden = rollout.prompt_shared_hidden(model, input_ids, attention_mask, position_ids, completion_len)
-    if hidden is None:
-        hidden = rollout.last_hidden_states(model, input_ids=input_ids, attention_mask=attention_mask,
-                                            position_ids=position_ids, use_cache=False)[:, -completion_len - 1 : -1]
+    # (B, C, H) final hidden states at the positions before each completion token
+    hidden = speedups.completion_hidden(model, input_ids, attention_mask, position_ids, completion_len, share_prompts)
     hidden = hidden.flatten(0, 1)  # (B*C, H): the hidden state at t predicts token t + 1
     lm_head = getattr(model, "module", model).get_output_embeddings()  # H -> V, through a DDP wrapper
     targets = input_ids[:, -completion_len:].flatten()  # (B*C,)
     valid = completion_mask.flatten().nonzero().squeeze(1)  # only completion tokens are scored
-    pieces = []
-    for start in range(0, len(valid), chunk_tokens):
-        index = valid[start : start + chunk_tokens]
-        if torch.is_grad_enabled():
-            pieces.append(checkpoint(_token_logprobs, lm_head, hidden[index], targets[index], temperature,
-                                     use_reentrant=False))
-        else:
-            pieces.append(_token_logprobs(lm_head, hidden[index], targets[index], temperature))
     flat = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
-    flat = flat.index_copy(0, valid, torch.cat(pieces)) if pieces else flat
+    if len(valid):
+        flat = flat.index_copy(0, valid, speedups.token_logprobs(lm_head, hidden, targets, valid, temperature,
+                                                                 chunk_tokens))
     return flat.view(-1, completion_len)
-
-
-def _token_logprobs(lm_head, hidden, targets, temperature):
-    """(N, H) hidden states, (N,) targets -> (N,) log softmax(lm_head(hidden) / T)[target]."""
-    logits = lm_head(hidden).float()  # (N, V), in float32
-    logits = logits / temperature if temperature != 1 else logits
-    return logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=1)
 
 
 # -----------------------------------------------------------------------------
@@ -197,7 +177,7 @@ def aggregation_denominator(mask, aggregation, completion_len):
 # One training step
 
 
-@rollout.attention_kernels()  # no cuDNN attention: it plans anew for every micro-batch width
+@speedups.attention_kernels()  # no cuDNN attention: it plans anew for every micro-batch width
 def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_model=None, sampler=None):
     """One GRPO step on a batch of rollouts: old/ref log-probs, then the updates.
 
@@ -227,15 +207,13 @@ def train_step(policy, optimizer, accelerator, rollouts, advantages, cfg, ref_mo
             if torch.isfinite(torch.as_tensor(grad_norm)):
                 optimizer.step()
                 if sampler is not None:
-                    rollout.refresh_copy(sampler, accelerator.unwrap_model(policy))
+                    speedups.refresh_copy(sampler, accelerator.unwrap_model(policy))
             else:  # a NaN/inf loss or gradient: drop this update, keep the weights as they were
                 bad_updates += 1
             optimizer.zero_grad(set_to_none=True)
             history[-1]["grad_norm"] = float(grad_norm)
     seconds = time.time() - start_time
-    metrics = {key: (max if key.endswith("_max") else _mean)([h[key] for h in history if key in h])
-               for key in sorted({k for h in history for k in h})}
-    return {**metrics, "updates": len(updates) * cfg.ppo_epochs, "bad_updates": bad_updates, "update_time": seconds,
+    return {**training.summarise(history), "updates": len(updates) * cfg.ppo_epochs, "bad_updates": bad_updates, "update_time": seconds,
             "update_tokens_per_s": rollouts.completion_mask.sum().item() * cfg.ppo_epochs / seconds}
 
 
@@ -262,20 +240,8 @@ def _update(policy, accelerator, rollouts, rows, advantages, old, ref, cfg):
             # this micro-batch's share of the update's loss (see aggregation_denominator);
             # with several processes DDP then averages the per-process gradients
             accelerator.backward(loss * aggregation_denominator(completion_mask, cfg.aggregation, width) / denominator)
-        stats.append({"loss": loss.item(), **step_stats, **_sampler_gap(rollouts, micro, old_logprobs, completion_mask)})
+        stats.append({"loss": loss.item(), **step_stats, **speedups.sampler_gap(rollouts, micro, old_logprobs, completion_mask)})
     return stats
-
-
-def _sampler_gap(rollouts, rows, trainer_logprobs, completion_mask):
-    """How far the log-probs the tokens were sampled with are from the trainer's (same weights):
-    {sampler_logprob_diff: mean |difference| per token, sampler_logprob_diff_max: the largest}.
-    Non-zero only through numerics: a bf16 sampler, other kernels, a KV cache."""
-    if rollouts.sampler_logprobs is None:
-        return {}
-    sampled = rollouts.sampler_logprobs[rows, : completion_mask.shape[1]].to(trainer_logprobs.device)
-    gap = (trainer_logprobs - sampled).abs() * completion_mask
-    return {"sampler_logprob_diff": (gap.sum() / completion_mask.sum().clamp(min=1)).item(),
-            "sampler_logprob_diff_max": gap.max().item()}
 
 
 @torch.no_grad()
@@ -294,10 +260,6 @@ def all_logprobs(model, rollouts, cfg, device, skip=0):
     return logprobs
 
 
-def _mean(values):
-    return sum(values) / len(values) if values else 0.0
-
-
 # -----------------------------------------------------------------------------
 # The training loop: rollout -> reward -> advantages -> train_step, for either trained role
 
@@ -310,27 +272,16 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
     one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
-    log(row) gets each step's metrics row, on the main process only.
-    With `checkpoint_dir` and cfg.checkpoint_every, it resumes from the latest step saved there.
-    With `samples_path`, the main process appends its samples with their rewards there (JSONL).
+    log(row) gets each step's metrics row, on the main process only. With `checkpoint_dir` and
+    cfg.checkpoint_every, it resumes from the latest step saved there. With `samples_path`, the
+    main process appends its samples with their rewards there (JSONL).
     """
-    # fused: one kernel for all parameters instead of a Python loop over them
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in policy.parameters())
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=cfg.betas,
-                                  weight_decay=cfg.weight_decay, fused=fused)
-    policy, optimizer = accelerator.prepare(policy, optimizer)
-    model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
-    if cfg.gradient_checkpointing:
-        rollout.set_checkpointing(model, True)
-    generator = torch.Generator().manual_seed(seed)  # the same order on every process
-    steps = [order[i : i + cfg.prompts_per_step]
-             for order in (torch.randperm(len(items), generator=generator).tolist() for _ in range(epochs))
-             for i in range(0, len(order), cfg.prompts_per_step)][:max_steps]
+    # SEIF: AdamW at a constant lr; `model` is the bare policy, which generate() and saving need
+    policy, optimizer, model = training.prepare(policy, cfg, accelerator)
+    steps = training.step_schedule(len(items), cfg.prompts_per_step, epochs, max_steps, seed)
     first_step = training.load_checkpoint(checkpoint_dir, model, optimizer, accelerator) if checkpoint_dir else 0
-    sampler = rollout.rollout_copy(model, cfg.rollout_weights)  # what generate() runs: see rollout.py
-    keep_samples = samples_path and accelerator.is_main_process
-    if keep_samples:
-        training.forget_samples(samples_path, first_step)
+    sampler = speedups.rollout_copy(model, cfg.rollout_weights)  # what generate() runs: see rollout.py
+    samples_path = training.samples_file(samples_path, first_step, accelerator)  # None on other processes
     bad_streak = 0
     for step, prompt_indices in enumerate(tqdm(steps, desc=desc, disable=not accelerator.is_main_process)):
         if step < first_step:
@@ -347,23 +298,15 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
         rollout_time = time.time() - step_start
         sampled_items = [item for item in batch for _ in range(cfg.group_size)]
         rewards, info = reward_fn(sampled_items, rollouts.texts)
-        if keep_samples:
+        if samples_path:
             training.log_samples(samples_path, step, sampled_items, rollouts.texts, rewards)
         rewards = torch.tensor(rewards, dtype=torch.float32)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_scale)
         metrics = train_step(policy, optimizer, accelerator, rollouts, advantages, rank_cfg, ref_model,
                              sampler=None if sampler is model else sampler)
-        bad_streak = bad_streak + metrics["bad_updates"] if metrics["bad_updates"] else 0
-        if bad_streak >= cfg.max_bad_updates:
-            raise FloatingPointError(f"{desc}: {bad_streak} updates in a row had a non-finite loss or "
-                                     "gradient and were skipped; stopping. Try a lower learning rate.")
-        lengths = rollouts.completion_mask.sum(dim=1).float()
-        row = {"reward_mean": rewards.mean().item(), "reward_std": rewards.std().item(),
-               "zero_std_groups": (rewards.view(-1, cfg.group_size).std(dim=1) == 0).float().mean().item(),
-               **info, **metrics, "completion_len_mean": lengths.mean().item(),
-               "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
-               "rollout_tokens_per_s": lengths.sum().item() / rollout_time,
-               "step_time": time.time() - step_start}
+        bad_streak = training.count_bad_updates(bad_streak, metrics["bad_updates"], cfg.max_bad_updates, desc)
+        row = training.step_row(rewards, cfg.group_size, info, metrics, rollouts.completion_mask, rollout_time,
+                                step_start)
         row = training.mean_over_processes(accelerator, row)
         if accelerator.is_main_process:
             log({"step": step, **row})

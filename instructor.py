@@ -6,8 +6,9 @@ constraints one per line. Each sample uses one of two prompt modes (50/50):
     open-ended  5 atomic constraints drawn from a broad taxonomy of constraint kinds
     verifiable  exactly 3 constraints, each from a different IFEval-like family A-E
 
-(The CPU demo's 135M model cannot follow SEIF's verifiable prompt; the demo preset uses a
-short one with worked examples, `InstructorConfig.verifiable_prompt`, and verifiable mode only.)
+Two departures plug in here, off by default (settings.BeyondSEIF): `demo_prompt`, a short
+verifiable prompt after worked examples for the CPU demo's 135M model, and `rules`, which maps
+verifiable constraints to IFEval rules so that the Judger checks them by code.
 
 Its reward (SEIF, exact):
     0                        if the reply fails the format gate, its <answer> is not a JSON
@@ -30,23 +31,17 @@ Run alone:
         --out runs/x/instructions.jsonl --round 1
 """
 
-import argparse
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import filter as conflict_filter  # `filter` is also a Python builtin
-import follower
 import grpo
 import judger
+import reply_format
 import rollout
 import training
-from data import run_cli, write_jsonl
-from filter import FilterConfig
 from grpo import GRPOConfig
-from judger import JudgerConfig
-from constraint_mapping import map_constraint
-from settings import LoopConfig, add_arguments, from_args, read_seeds
 
 
 @dataclass
@@ -54,10 +49,6 @@ class InstructorConfig:
     verifiable_fraction: float = 0.5  # SEIF: each sample is open-ended or verifiable, 50/50
     generate_temperature: float = 0.7  # SEIF: sampling temperature for the round's instructions
     answer_max_new_tokens: int = 1024  # the helper's one answer inside the reward
-    strict_format: bool = True  # SEIF: <think>..</think><answer>{JSON}</answer> or reward 0.
-    # False accepts the first {...} JSON object anywhere in the reply: a departure from SEIF.
-    verifiable_prompt: str = "seif"  # SEIF's verifiable-mode prompt. "short" (CPU demo only):
-    # SHORT_VERIFIABLE, after two worked examples as earlier chat turns (WORKED_EXAMPLES)
 
 
 OPEN_ENDED = """Here is a simple instruction:
@@ -105,60 +96,20 @@ with keys "c1" to "c3" and one constraint sentence as each value:
 
 MODES = {"open-ended": (OPEN_ENDED, 5), "verifiable": (VERIFIABLE, 3)}  # prompt, constraint count
 
-# Not SEIF: the demo's verifiable-mode prompt (instructor.verifiable_prompt="short"). SmolLM2-135M
-# cannot follow VERIFIABLE: on 12 seeds x 2 samples at temperature 0.7, 0 of 24 replies parsed,
-# even as a bare JSON object. A short list of constraints to choose from, after two worked
-# requests and replies as earlier chat turns, gets 14 of 24 through SEIF's strict format gate
-# and JSON check (5 of 24 at temperature 1.0). Every sentence in the list maps to an IFEval rule
-# (constraint_mapping), and each is in exactly one worked example; a seed's two examples are
-# drawn from the four, so that a model that copies an example does not copy the same one for
-# every seed.
-SHORT_VERIFIABLE = """Here is a request:
-
-{seed}
-
-Make the request harder to follow by adding three rules that a program could check. Choose \
-them from this list, or write similar ones:
-- Do not use any commas.
-- Write the whole reply in lowercase letters.
-- Write the whole reply in capital letters.
-- Answer in fewer than 40 words.
-- Use exactly 3 bullet points.
-- Include the word "today".
-- End your reply with the exact phrase "Is there anything else?"
-- Add a postscript starting with P.S.
-- Wrap the whole reply in double quotes.
-- Include a title wrapped in double angle brackets, such as <<my title>>.
-- Highlight at least 2 parts with markdown, such as *highlighted part*.
-- Include at least 2 placeholders in square brackets, such as [name].
-
-Give the three rules as a JSON object with keys "c1" to "c3"."""
-
-WORKED_EXAMPLES = [  # (request, the three constraints of its reply), no two that conflict
-    ("Explain how a kite flies.", ["Write the whole reply in lowercase letters.",
-                                   "Add a postscript starting with P.S.", "Do not use any commas."]),
-    ("Describe a day at a busy airport.", ["Answer in fewer than 40 words.", "Wrap the whole reply in double quotes.",
-                                           'Include the word "today".']),
-    ("Write a note to a friend who lent you a book.", [
-        "Write the whole reply in capital letters.", 'End your reply with the exact phrase "Is there anything else?"',
-        "Include at least 2 placeholders in square brackets, such as [name]."]),
-    ("Give tips for a long train ride.", [
-        "Use exactly 3 bullet points.", "Include a title wrapped in double angle brackets, such as <<my title>>.",
-        "Highlight at least 2 parts with markdown, such as *highlighted part*."]),
-]
-
-
 # -----------------------------------------------------------------------------
 # Parsing and building instructions
 
 
-def parse_constraints(text, strict_format=True):
+def parse_constraints(text, departures=None):
     """The constraint strings in a reply, or None if it fails the format gate or the JSON check.
 
     The answer must be a JSON object whose values are strings ({"c1": "...", ...}), or a JSON
     list of strings. Counting and length limits are the Filter's job.
     """
-    answer = follower.extract_answer(text) if strict_format else _first_json_object(text)
+    answer = reply_format.extract_answer(text)
+    if departures and departures.lenient_instructor:
+        from beyond_seif import demo_prompt
+        answer = demo_prompt.first_json_object(text)
     if answer is None:
         return None
     try:
@@ -171,18 +122,13 @@ def parse_constraints(text, strict_format=True):
     return [value.strip() for value in values]
 
 
-def _first_json_object(text):
-    start, end = text.find("{"), text.rfind("}")
-    return text[start : end + 1] if 0 <= start < end else None
-
-
-def constraint_dicts(texts, mode, seed):
-    """Constraint strings -> dicts; verifiable ones carry an IFEval id and kwargs when they map."""
-    constraints = []
-    for text in texts:
-        mapped = map_constraint(text, request=seed) if mode == "verifiable" else None
-        constraints.append({"text": text, "ifeval_id": mapped[0] if mapped else None,
-                            "kwargs": mapped[1] if mapped else None})
+def constraint_dicts(texts, mode, seed, departures=None):
+    """Constraint strings -> dicts ({"text": ...}); with the `rules` departure, verifiable ones
+    carry an IFEval id and kwargs when a rule means exactly what they say."""
+    constraints = [{"text": text} for text in texts]
+    if departures and departures.rules:
+        from beyond_seif import rules
+        constraints = rules.map_constraints(constraints, mode, seed)
     return constraints
 
 
@@ -197,28 +143,22 @@ def instruction_row(round_index, mode, seed, constraints, expected_count):
             "expected_count": expected_count, "instruction": evolved_instruction(seed, constraints)}
 
 
-def prompt_messages(seed, mode, cfg, rng):
+def prompt_messages(seed, mode, rng, departures=None):
     """The chat the Instructor answers for one seed: SEIF's system prompt and the mode's prompt;
-    with verifiable_prompt "short", the demo's prompt after two worked examples drawn by `rng`."""
-    if mode == "open-ended" or cfg.verifiable_prompt == "seif":
-        return follower.messages(MODES[mode][0].format(seed=seed))
-    examples = []
-    for request, constraints in rng.sample(WORKED_EXAMPLES, 2):
-        reply = json.dumps({f"c{number}": text for number, text in enumerate(constraints, 1)})
-        examples += [{"role": "user", "content": SHORT_VERIFIABLE.format(seed=request)},
-                     {"role": "assistant",
-                      "content": f"<think> I pick three rules a program can check. </think><answer>{reply}</answer>"}]
-    system, user = follower.messages(SHORT_VERIFIABLE.format(seed=seed))
-    return [system, *examples, user]
+    with the `demo_prompt` departure, verifiable mode's is the demo's, after worked examples."""
+    if mode == "verifiable" and departures and departures.demo_prompt:
+        from beyond_seif import demo_prompt
+        return demo_prompt.short_verifiable_messages(seed, rng)
+    return reply_format.messages(MODES[mode][0].format(seed=seed))
 
 
-def training_items(seeds, cfg, rng):
+def training_items(seeds, cfg, rng, departures=None):
     """One grpo.train item per seed, each with its prompt mode drawn (SEIF: 50/50)."""
     items = []
     for seed in seeds:
         mode = "verifiable" if rng.random() < cfg.verifiable_fraction else "open-ended"
         items.append({"seed": seed, "mode": mode, "expected_count": MODES[mode][1],
-                      "messages": prompt_messages(seed, mode, cfg, rng)})
+                      "messages": prompt_messages(seed, mode, rng, departures)})
     return items
 
 
@@ -226,14 +166,14 @@ def training_items(seeds, cfg, rng):
 # The reward
 
 
-def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
+def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg, departures=None):
     """Instructor rewards for one batch, as grpo.train expects: (rewards, info)."""
-    parsed = [parse_constraints(text, cfg.strict_format) for text in texts]
+    parsed = [parse_constraints(text, departures) for text in texts]
     candidates = [i for i, constraint_texts in enumerate(parsed) if constraint_texts is not None]
-    sets = [constraint_dicts(parsed[i], items[i]["mode"], items[i]["seed"]) for i in candidates]
-    keep, _ = conflict_filter.filter_sets(helper, tokenizer, sets, filter_cfg,
-                                          expected_counts=[items[i]["expected_count"] for i in candidates],
-                                          seeds=[items[i]["seed"] for i in candidates])
+    sets = [constraint_dicts(parsed[i], items[i]["mode"], items[i]["seed"], departures) for i in candidates]
+    keep, _ = conflict_filter.filter_sets(helper, tokenizer, sets, filter_cfg, departures,
+                                          [items[i]["expected_count"] for i in candidates],
+                                          [items[i]["seed"] for i in candidates])
     valid = [(i, constraints) for i, constraints, kept in zip(candidates, sets, keep) if kept]
 
     # The frozen helper answers each valid evolved instruction ONCE, sampled, as a plain user
@@ -242,73 +182,59 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg):
     if valid:
         chats = [[{"role": "user", "content": evolved_instruction(items[i]["seed"], constraints)}]
                  for i, constraints in valid]
-        answers = [follower.lenient_answer(text) for text in rollout.generate(
+        answers = [reply_format.helper_answer(text) for text in rollout.generate(
             helper, tokenizer, chats, max_new_tokens=cfg.answer_max_new_tokens, desc="helper answers").texts]
     # An empty answer says nothing about how hard the constraints are: every verdict on it would
     # be 0 and pay the maximum 1 - 0. SEIF gives it 0, and so do we.
     answered = [(index, answer) for index, answer in enumerate(answers) if answer]
     fractions, _ = judger.followed_fractions(
-        helper, tokenizer, [(answer, valid[index][1]) for index, answer in answered], judger_cfg)
+        helper, tokenizer, [(answer, valid[index][1]) for index, answer in answered], judger_cfg, departures)
     result = [0.0] * len(texts)
     for (index, _), followed in zip(answered, fractions):
         result[valid[index][0]] = 1.0 - followed
     info = {"format_pass": len(candidates) / len(texts), "filter_pass": len(valid) / len(texts),
-            "empty_answers": (len(valid) - len(answered)) / len(valid) if valid else 0.0,
-            "mapped_fraction": rule_mapping([c for _, cs in valid for c in cs])["mapped_fraction"]}
+            "empty_answers": (len(valid) - len(answered)) / len(valid) if valid else 0.0}
+    if departures and departures.rules:
+        from beyond_seif import rules
+        info["mapped_fraction"] = rules.mapping_report([c for _, cs in valid for c in cs])["mapped_fraction"]
     return result, info
-
-
-def rule_mapping(constraints):
-    """How many of `constraints` map to an IFEval rule (so the Judger checks them by code)."""
-    mapped = sum(c["ifeval_id"] is not None for c in constraints)
-    return {"verifiable_constraints": len(constraints), "mapped": mapped,
-            "mapped_fraction": mapped / len(constraints) if constraints else 0.0}
 
 
 # -----------------------------------------------------------------------------
 # Generating the round's instructions
 
-def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64):
+def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64,
+             departures=None):
     """Sample one evolved instruction per seed (temperature 0.7).
 
-    Returns (rows, counts): rows that parse and have exactly the asked number of constraints,
-    and how many samples were dropped for each reason.
+    Returns (rows, counts): rows that parse and have exactly the asked number of constraints
+    (SEIF), and how many samples were dropped for each reason.
     """
-    items = training_items(seeds, cfg, rng)
+    items = training_items(seeds, cfg, rng, departures)
     texts = rollout.generate(instructor, tokenizer, [item["messages"] for item in items],
                              max_new_tokens=max_new_tokens, temperature=cfg.generate_temperature,
                              batch_size=batch_size, desc="instructions").texts
     rows, counts = [], {"sampled": len(items), "unparsed": 0, "wrong_count": 0}
     for item, text in zip(items, texts):
-        parsed = parse_constraints(text, cfg.strict_format)
+        parsed = parse_constraints(text, departures)
         if parsed is None:
             counts["unparsed"] += 1
         elif len(parsed) != item["expected_count"]:
             counts["wrong_count"] += 1
         else:
-            constraints = constraint_dicts(parsed, item["mode"], item["seed"])
+            constraints = constraint_dicts(parsed, item["mode"], item["seed"], departures)
             rows.append(instruction_row(round_index, item["mode"], item["seed"], constraints,
                                         item["expected_count"]))
     return rows, counts
 
 
 # -----------------------------------------------------------------------------
-# Training I_T, and the command line
+# Training I_T (the command line is in cli.py)
 
 
 def grpo_config():
     """SEIF's GRPO settings, with room for a reply of reasoning plus a JSON of constraints."""
     return GRPOConfig(max_new_tokens=512)
-
-
-@dataclass
-class Settings:
-    """The sections `python instructor.py` reads (loop.Settings has them all)."""
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    instructor_grpo: GRPOConfig = field(default_factory=grpo_config)
-    instructor: InstructorConfig = field(default_factory=InstructorConfig)
-    judger: JudgerConfig = field(default_factory=JudgerConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
 
 
 def train(settings, start_path, helper_path, seeds, out, log=training.print_metrics, accelerator=None,
@@ -317,11 +243,12 @@ def train(settings, start_path, helper_path, seeds, out, log=training.print_metr
     `helper_path` (it plays Filter, answerer and Judger); save it to `out`."""
     cfg = settings.instructor_grpo
     policy, tokenizer, (helper, helper_tokenizer), reference = training.load_stage(cfg, start_path, helper_path)
-    items = training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index))
+    items = training_items(seeds, settings.instructor, random.Random(settings.loop.seed + round_index),
+                           settings.beyond_seif)
 
     def reward_fn(batch, texts):
         return rewards(helper, helper_tokenizer, batch, texts, settings.instructor, settings.judger,
-                       settings.filter)
+                       settings.filter, settings.beyond_seif)
 
     trained = grpo.train(policy, tokenizer, items, reward_fn, cfg, accelerator or training.make_accelerator(),
                          ref_model=reference, epochs=settings.loop.instructor_epochs,
@@ -331,27 +258,7 @@ def train(settings, start_path, helper_path, seeds, out, log=training.print_metr
     rollout.save(trained, tokenizer, out)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train the SEIF Instructor, or generate instructions.")
-    parser.add_argument("command", choices=["train", "generate"])
-    parser.add_argument("--out", required=True, help="train: checkpoint dir; generate: JSONL file")
-    parser.add_argument("--round", type=int, default=1, help="generate: the round number to record")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = from_args(args, Settings())
-    seeds = read_seeds(settings.loop)
-    if args.command == "train":
-        train(settings, settings.loop.model, settings.loop.helper or settings.loop.model, seeds, args.out)
-        print(f"instructor saved to {args.out}")
-    else:
-        model, tokenizer = rollout.load(settings.loop.model)
-        rows, counts = generate(model, tokenizer, seeds, args.round, settings.instructor,
-                                random.Random(settings.loop.seed),
-                                max_new_tokens=settings.loop.instruction_max_new_tokens,
-                                batch_size=settings.instructor_grpo.generation_batch_size)
-        write_jsonl(args.out, rows)
-        print(f"{len(rows)} instructions written to {args.out} (dropped: {counts})")
+if __name__ == "__main__":  # the command line lives in cli.py
+    import cli
 
-
-if __name__ == "__main__":
-    run_cli(main)
+    cli.main("instructor")

@@ -8,9 +8,9 @@ Round T = 1 .. R, in SEIF's notation (I = Instructor, F = Follower, I_0 = F_0 = 
   4. F_T = GRPO(F_{T-1}) on them, 3 epochs in round 1 and 1 afterwards; reward: H_T's verdicts
      (follower.py, judger.py)
   5. evaluate F_T on IFEval (evaluate.py); round 0 evaluates the base model
-`run()` at the bottom of this file is these five steps. Where this project departs from SEIF's
-code (rule checks for verifiable constraints, cheap Filter checks first, one-GPU batch sizes),
-README.md says what and why.
+`run()` at the bottom of this file is these five steps. Every default is SEIF's; the departures
+from SEIF's code (rule checks, the echo guard, ...) are in beyond_seif/, each behind one setting
+of the `beyond_seif` section that is off unless a preset turns it on (README, "Beyond SEIF").
 
 Outputs, under runs/<name>/:
   metrics.jsonl                 one row per GRPO step and per evaluation
@@ -36,6 +36,7 @@ may change between starts only where no finished (or checkpointed) stage depends
 (settings.settings_changes); otherwise the run stops at once with an error naming the fields.
 
 Run:
+    python loop.py --preset seif --model Qwen/Qwen2.5-0.5B-Instruct   # the paper and nothing else
     python loop.py --preset demo                    # SmolLM2-135M on CPU, minutes
     python loop.py --preset qwen0.5b --name qwen    # Qwen2.5-0.5B-Instruct on one GPU
     python loop.py --preset demo --set loop.rounds=2 --set follower_grpo.lr=2e-6
@@ -43,16 +44,10 @@ Run:
 """
 
 import argparse
-import gc
-import json
 import random
-import shutil
-import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from accelerate import PartialState
 
 import filter as conflict_filter
@@ -60,13 +55,13 @@ import follower
 import instructor
 import plot
 import training
-from data import UserError, append_jsonl, read_jsonl, run_cli, write_json, write_jsonl
+from data import UserError, read_jsonl, run_cli, write_json, write_jsonl
 from filter import FilterConfig
-from follower import FollowerConfig
 from grpo import GRPOConfig
 from instructor import InstructorConfig
 from judger import JudgerConfig
-from settings import LoopConfig, add_arguments, from_args, read_seeds, record_settings, settings_changes
+from run_folder import begin_stage, end_stage, metrics_logger, open_run_folder
+from settings import BeyondSEIF, LoopConfig, add_arguments, from_args, read_seeds
 
 
 @dataclass
@@ -76,9 +71,9 @@ class Settings:
     instructor_grpo: GRPOConfig = field(default_factory=instructor.grpo_config)
     follower_grpo: GRPOConfig = field(default_factory=GRPOConfig)
     instructor: InstructorConfig = field(default_factory=InstructorConfig)
-    follower: FollowerConfig = field(default_factory=FollowerConfig)
     judger: JudgerConfig = field(default_factory=JudgerConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    beyond_seif: BeyondSEIF = field(default_factory=BeyondSEIF)  # departures from SEIF's code, all off
 
 
 def settings_from(args):
@@ -87,125 +82,32 @@ def settings_from(args):
 
 
 # -----------------------------------------------------------------------------
-# The run folder: which stages are finished, so that a restarted run skips them
-
-
-@dataclass
-class RunFolder:
-    path: Path
-    finished: list  # stage names ("round_1/instructor") that a start of this run completed
-    seed: int  # loop.seed: each stage's random state derives from it and the stage's name
-    timings: dict = field(default_factory=dict)  # stage name -> seconds, this start only
-
-    @property
-    def metrics_path(self):
-        return self.path / "metrics.jsonl"
-
-
-def _checkpointed_stages(run_dir):
-    """Training stages interrupted after a step checkpoint: a restart resumes them, so they count as started."""
-    return sorted({f"{path.parent.parent.name}/{path.parent.name.removesuffix('_checkpoints')}"
-                   for path in run_dir.glob("round_*/*_checkpoints/step_*.pt")})
-
-
-def stage_parts(stage_name):
-    """"round_2/follower" -> (2, "follower")."""
-    round_part, role = stage_name.split("/")
-    return int(round_part.removeprefix("round_")), role
-
-
-def open_run_folder(settings):
-    """The run's folder, its finished stages, and its settings checked against them (a UserError
-    before anything loads or is written when a finished stage depends on a changed field)."""
-    path = Path(settings.loop.runs_dir) / settings.loop.run_name
-    progress = path / "progress.json"
-    finished = json.loads(progress.read_text())["done"] if progress.exists() else []
-    changes = settings_changes(path, settings, finished + _checkpointed_stages(path))
-    PartialState().wait_for_everyone()  # every process has read the folder before the main one writes
-    if PartialState().is_main_process:
-        record_settings(path, settings, changes)
-    return RunFolder(path, finished, settings.loop.seed)
-
-
-def begin_stage(run_folder, name, checkpoint_dir=None):
-    """False if a previous start finished `name`. Otherwise get it ready to run and return True:
-    drop the metrics rows an interrupted attempt logged after its last checkpoint (they would
-    repeat), and seed it, so that a stage redone after a crash samples exactly as the first try."""
-    if name in run_folder.finished:
-        print(f"{name}: already done, skipping")
-        return False
-    state = PartialState()
-    if state.is_main_process:
-        resumed_step = training.latest_checkpoint(checkpoint_dir)[0] if checkpoint_dir else None
-        _drop_metrics(run_folder.metrics_path, name, after_step=resumed_step)
-    torch.manual_seed(run_folder.seed + zlib.crc32(name.encode()) + state.process_index)
-    run_folder.timings[name] = time.time()
-    return True
-
-
-def end_stage(run_folder, name, checkpoint_dir=None, finished=True):
-    """Record `name` as finished (unless it did nothing: an evaluation skipped offline is tried
-    again at the next start) and free the memory its models held."""
-    state = PartialState()
-    state.wait_for_everyone()  # generation and evaluation run on the main process only
-    run_folder.timings[name] = time.time() - run_folder.timings[name]
-    if finished:
-        run_folder.finished.append(name)
-        if state.is_main_process:
-            write_json(run_folder.path / "progress.json", {"done": run_folder.finished})
-            if checkpoint_dir:
-                shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the stage's output supersedes it
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def metrics_logger(run_folder, name):
-    """log(row) for stage `name`: appends the row, tagged with role and round, to metrics.jsonl."""
-    round_index, role = stage_parts(name)
-
-    def log(row):
-        row = {"role": role, "round": round_index, **row}
-        append_jsonl(run_folder.metrics_path, row)
-        training.print_metrics(row)
-    return log
-
-
-def _drop_metrics(metrics_path, stage_name, after_step=None):
-    """Remove a stage's rows (only those after `after_step`, when it resumes from a checkpoint)."""
-    if not metrics_path.exists():
-        return
-    round_index, role = stage_parts(stage_name)
-    rows = read_jsonl(metrics_path, empty_ok=True)
-    kept = [r for r in rows if not (r.get("role") == role and r.get("round") == round_index
-                                    and (after_step is None or r.get("step", -1) > after_step))]
-    if len(kept) != len(rows):
-        write_jsonl(metrics_path, kept)
-
-
-# -----------------------------------------------------------------------------
 # The steps of a round that are not training
 
 
 def generate_instructions(settings, instructor_path, helper_path, seeds, round_index, round_dir, log):
     """I_T writes one evolved instruction per seed; the Filter (H_T) removes bad sets."""
+    departures = settings.beyond_seif
     model, tokenizer = training.load_frozen(instructor_path)
     rows, counts = instructor.generate(model, tokenizer, seeds, round_index, settings.instructor,
                                        random.Random(settings.loop.seed + 1000 + round_index),
                                        max_new_tokens=settings.loop.instruction_max_new_tokens,
-                                       batch_size=settings.instructor_grpo.generation_batch_size)
+                                       batch_size=settings.instructor_grpo.generation_batch_size,
+                                       departures=departures)
     del model
     helper, helper_tokenizer = training.load_frozen(helper_path)
     keep, reasons = conflict_filter.filter_sets(helper, helper_tokenizer, [r["constraints"] for r in rows],
-                                                settings.filter, [r["expected_count"] for r in rows],
-                                                seeds=[r["seed"] for r in rows])
+                                                settings.filter, departures, [r["expected_count"] for r in rows],
+                                                [r["seed"] for r in rows])
     kept = [row for row, ok in zip(rows, keep) if ok]
-    report = {"generation": counts, **conflict_filter.report(reasons),
-              "mapped_to_ifeval": instructor.rule_mapping(
-                  [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]])}
+    report = {"generation": counts, **conflict_filter.report(reasons, departures)}
+    if departures.rules:  # how many verifiable constraints a rule checks
+        from beyond_seif import rules
+        report["mapped_to_ifeval"] = rules.mapping_report(
+            [c for row in rows if row["mode"] == "verifiable" for c in row["constraints"]])
     write_jsonl(round_dir / "instructions.jsonl", kept)
     write_json(round_dir / "filter_report.json", report)
-    log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report["mapped_to_ifeval"]})
+    log({"sampled": counts["sampled"], "parsed": len(rows), "kept": len(kept), **report.get("mapped_to_ifeval", {})})
 
 
 def evaluate_into(settings, model_path, out_dir, log):

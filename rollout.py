@@ -15,19 +15,17 @@ silently drops the EOS token and the model is never taught to stop.
     rollouts.completion_mask  # (5, completion_len), 1 up to and including the first EOS
 """
 
-import inspect
 import os
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import models
+import speedups
 from data import UserError
 
 
@@ -72,34 +70,6 @@ def save(model, tokenizer, path):
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-
-
-def rollout_copy(model, weights="auto"):
-    """The model that samples a GRPO step's rollouts: `model` itself, or a bf16 copy of it.
-
-    Decoding one token at a time is bound by reading the weights, and under bf16 autocast the
-    float32 master weights are re-cast at every token; a bf16 copy is read as it is, several
-    times faster on a GPU (README, "One GPU"). grpo.py refreshes the copy after every optimizer
-    update (`refresh_copy`), so it always holds the current policy, rounded to bf16; the small
-    gap between the sampler's log-probs and the trainer's is logged as `sampler_logprob_diff`.
-    weights: "bf16", "policy" (sample from `model` itself), or "auto" (bf16 on GPU, else policy).
-    """
-    if weights == "auto":
-        weights = "bf16" if next(model.parameters()).is_cuda else "policy"
-    if weights == "policy" or all(p.dtype == torch.bfloat16 for p in model.parameters()):
-        return model
-    copy = deepcopy(model).eval().requires_grad_(False)
-    for parameter in copy.parameters():  # parameters only: buffers such as RoPE's stay float32
-        parameter.data = parameter.data.to(torch.bfloat16)
-    return copy
-
-
-@torch.no_grad()
-def refresh_copy(copy, model):
-    """Copy `model`'s current weights into `copy`, rounding to its dtype (no-op if the same)."""
-    if copy is not model:
-        for target, source in zip(copy.parameters(), model.parameters()):
-            target.copy_(source)
 
 
 # -----------------------------------------------------------------------------
@@ -169,7 +139,7 @@ def generate(
     prompts = [chat_text(tokenizer, messages) for messages in messages_list]
     prompts = [prompt for prompt in prompts for _ in range(group_size)]  # group by group
     was_training = model.training
-    checkpointing = set_checkpointing(model, False)
+    checkpointing = speedups.set_checkpointing(model, False)
     # generation wants eval mode (no dropout) and the KV cache, which checkpointing disables
     model.eval()
     try:
@@ -177,42 +147,12 @@ def generate(
         for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False,
                           disable=len(prompts) <= batch_size):
             chunk = prompts[start : start + batch_size]
-            chunks.extend(_generate_chunk_with_retry(
-                model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts))
+            chunks.extend(speedups.halve_on_out_of_memory(
+                _generate_chunk, model, tokenizer, chunk, max_new_tokens, temperature, top_p, greedy, share_prompts))
     finally:
-        set_checkpointing(model, checkpointing)
+        speedups.set_checkpointing(model, checkpointing)
         model.train(was_training)
     return _merge_chunks(chunks, tokenizer, eos_token_ids(model, tokenizer), group_size)
-
-
-def checkpointing_enabled(model):
-    """Whether gradient (activation) checkpointing is on."""
-    # transformers 5.x renamed gradient_checkpointing_* to activation_checkpointing_*
-    if hasattr(model, "activation_checkpointing_enable"):
-        return model.is_activation_checkpointing
-    return model.is_gradient_checkpointing
-
-
-def set_checkpointing(model, enabled):
-    """Turn gradient (activation) checkpointing on or off; returns whether it was on."""
-    was_on = checkpointing_enabled(model)
-    if enabled != was_on:
-        prefix = "activation" if hasattr(model, "activation_checkpointing_enable") else "gradient"
-        getattr(model, f"{prefix}_checkpointing_{'enable' if enabled else 'disable'}")()
-    return was_on
-
-
-def _generate_chunk_with_retry(model, tokenizer, prompts, *settings):
-    try:
-        return _generate_chunk(model, tokenizer, prompts, *settings)
-    except torch.OutOfMemoryError:
-        if len(prompts) == 1:
-            raise
-        torch.cuda.empty_cache()
-        tqdm.write(f"out of memory generating {len(prompts)} samples; retrying in two halves")
-        half = len(prompts) // 2
-        return [_generate_chunk(model, tokenizer, part, *settings)[0]
-                for part in (prompts[:half], prompts[half:])]
 
 
 @torch.no_grad()
@@ -225,13 +165,13 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature,
                                                    "top_p": top_p, "top_k": 0}
     eos_ids = eos_token_ids(model, tokenizer)
-    recorder = SampledLogprobs(1.0 if greedy else temperature)
+    recorder = speedups.SampledLogprobs(1.0 if greedy else temperature)
     # The G samples of a prompt share its prefill: run every prompt but its last token once
     # and hand generate() the copied KV cache; it then starts from the last prompt token.
     cache = {}
-    with attention_kernels():
+    with speedups.attention_kernels():
         if share_prompts:
-            shared = shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
+            shared = speedups.shared_prompt_cache(model, batch["input_ids"][:, :-1], batch["attention_mask"][:, :-1])
             cache = shared[2] if shared else {}
         with only_our_sampling_settings(model):
             output = model.generate(
@@ -241,48 +181,6 @@ def _generate_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_
     completion_ids = output[:, batch["input_ids"].shape[1]:]
     return [(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), completion_ids.cpu(),
              recorder.logprobs(completion_ids).cpu())]
-
-
-def attention_kernels():
-    """A context in which PyTorch's attention (SDPA) uses any kernel but cuDNN's.
-
-    On an H100, PyTorch tries cuDNN first for attention with a padding mask, and cuDNN builds an
-    execution plan for every new (batch, length) shape: about 80 ms per decoding step measured
-    here, since decoding makes a new key length at every token (GRPO micro-batches vary in
-    width too). The flash and memory-efficient kernels need no plan. README, "Where the speed
-    comes from": the preset's step went from 163.6 s to 50.8 s.
-    """
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
-
-
-class SampledLogprobs(LogitsProcessor):
-    """Records, during generate(), log softmax(logits / T) of each token it samples: the
-    sampler's own log-probs, which grpo.py compares with the trainer's (`sampler_logprob_diff`).
-
-    generate() runs the processors it is given before temperature and top-p, so `scores` here
-    are the model's raw logits. At step t the token of step t - 1 is the last input id.
-    """
-
-    def __init__(self, temperature):
-        self.temperature = temperature
-        self.pending = None  # (B, V) log-probs of the last step, until its token is known
-        self.picked = []  # (B,) per step: the log-prob of the token sampled at that step
-
-    def __call__(self, input_ids, scores):
-        self._take(input_ids[:, -1])
-        self.pending = torch.log_softmax(scores.float() / self.temperature, dim=-1)
-        return scores
-
-    def _take(self, tokens):
-        if self.pending is not None:
-            self.picked.append(self.pending.gather(1, tokens.unsqueeze(1)).squeeze(1))
-            self.pending = None
-
-    def logprobs(self, completion_ids):
-        """(B, C) log-probs of `completion_ids`, the tokens generate() returned."""
-        self._take(completion_ids[:, -1])
-        return torch.stack(self.picked, dim=1) if self.picked else completion_ids.new_zeros(
-            completion_ids.shape, dtype=torch.float32)
 
 
 @contextmanager
@@ -301,78 +199,6 @@ def only_our_sampling_settings(model):
         yield
     finally:
         model.generation_config = saved
-
-
-def cache_argument(model):
-    """The name of the KV cache argument of `model`'s forward (and field of its output)."""
-    # transformers 5.x renamed past_key_values to cache
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def last_hidden_states(model, **inputs):
-    """(B, L, H) final hidden states (after the last norm: the lm head's input) of a forward pass.
-    The lm head itself runs on the last position only, so no full-vocabulary logits are made."""
-    return model(**inputs, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]
-
-
-def shared_prompt_cache(model, input_ids, attention_mask):
-    """Run each distinct row of a left-padded (B, P) batch once; copy its KV cache to its rows.
-
-    Returns None when no row repeats. Otherwise (last_hidden, which, cache_kwargs): last_hidden
-    is (distinct, 1, H), the final hidden state at the last prompt position of each distinct
-    row, and which (B,) says which distinct row each row is; cache_kwargs is {name: cache} to
-    pass on to the model or to generate(), where the cache holds B rows. Gradients, when on,
-    flow back through the copies to the one pass per prompt, summed over the rows that share it.
-    """
-    if input_ids.shape[1] == 0:
-        return None
-    width = input_ids.shape[1]
-    distinct, which = torch.unique(torch.cat([input_ids, attention_mask], dim=1), dim=0, return_inverse=True)
-    if len(distinct) == len(input_ids):
-        return None
-    distinct_ids, distinct_mask = distinct[:, :width], distinct[:, width:]
-    # Around a DDP wrapper, so that only the caller's pass goes through it (DDP expects one
-    # forward per backward). FSDP and DeepSpeed wrappers must be called: they gather the weights.
-    core = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-    name = cache_argument(getattr(core, "module", core))
-    position_ids = (distinct_mask.cumsum(dim=1) - 1).clamp(min=0)
-    output = core(input_ids=distinct_ids, attention_mask=distinct_mask, position_ids=position_ids,
-                  use_cache=True, logits_to_keep=1, output_hidden_states=True)
-    cache = getattr(output, name, None)
-    if cache is None:  # a model that returns no KV cache: nothing to share
-        return None
-    cache.batch_select_indices(which)  # (distinct, ...) -> (B, ...)
-    return output.hidden_states[-1][:, -1:], which, {name: cache}
-
-
-def prompt_shared_hidden(model, input_ids, attention_mask, position_ids, completion_len):
-    """(B, C, H) final hidden states at the positions that predict the C completion tokens, with
-    each distinct prompt run once; None if that can't help.
-
-    The G samples of a group share their prompt, and a causal model's hidden states at the
-    prompt positions do not depend on what follows. So: run each distinct prompt once (with
-    its KV cache), copy the cache to the rows that share it, and run only the completions on
-    top. Gradients flow back through the copied cache to the one prompt pass, summed over the
-    group, exactly as if every row had run its own copy. With short completions the prompt is
-    most of the tokens, and this removes (G - 1) / G of its compute.
-
-    Not used with gradient checkpointing while gradients are on: a checkpointed layer would
-    append its keys to the cache a second time when backward recomputes it.
-    """
-    prompt_len = input_ids.shape[1] - completion_len
-    checkpointing = checkpointing_enabled(getattr(model, "module", model))
-    if completion_len < 2 or (checkpointing and torch.is_grad_enabled()):
-        return None
-    shared = shared_prompt_cache(model, input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
-    if shared is None:
-        return None
-    last_prompt_hidden, which, cache = shared
-    # the completion tokens but the last (its hidden state would predict past the end)
-    completions = last_hidden_states(model, input_ids=input_ids[:, prompt_len:-1],
-                                     attention_mask=attention_mask[:, :-1],
-                                     position_ids=position_ids[:, prompt_len:-1], use_cache=True, **cache)
-    # the last prompt position predicts the first completion token
-    return torch.cat([last_prompt_hidden[which], completions], dim=1)
 
 
 def _pad_to_same_width(tensors, pad_id, left=False):

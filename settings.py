@@ -1,8 +1,8 @@
 """Settings from the command line, shared by loop.py and every role script.
 
 A script's settings are one dataclass of sections (`loop`, `instructor_grpo`, `follower_grpo`,
-`instructor`, `follower`, `judger`, `filter`), each a config dataclass that lives next to the
-code it configures. On top of the SEIF defaults written in those dataclasses come, in order: a
+`instructor`, `judger`, `filter`, `beyond_seif`), each a config dataclass that lives next to the
+code it configures; `beyond_seif` (here) switches the departures from SEIF's code, all off. On top of the SEIF defaults written in those dataclasses come, in order: a
 preset (presets.py), then `--set SECTION.FIELD=VALUE` overrides, then the --model/--helper/
 --seeds/--name flags. Every field's range is checked before anything loads. A script takes only
 the sections it uses; a preset's other sections are ignored there.
@@ -45,6 +45,22 @@ class LoopConfig:
     run_name: str = "seif"
     runs_dir: str = "runs"
     seed: int = 0
+
+
+@dataclass
+class BeyondSEIF:
+    """Every departure from SEIF's code, each in beyond_seif/ and off by default: with all of them
+    False the run is SEIF's code and imports nothing from that folder. Presets turn them on."""
+    rules: bool = False  # a constraint that states one IFEval rule is checked by that rule, not the LLM
+    echo_guard: bool = False  # copies of the instruction earn nothing, and non-answers get 0
+    score_judge: bool = False  # LLM verdicts as P([[1]]) from one forward pass, not a generated analysis
+    score_reward: str = "decision"  # score_judge: "decision" (P > 0.5 is 1) or "probability" (P itself)
+    filter_checks: bool = False  # the Filter's cheap checks first: empty, duplicate, count, length, clashes
+    max_constraint_chars: int = 300  # filter_checks: a longer constraint is a paragraph, not one constraint
+    rules_only: bool = False  # the Filter keeps only sets whose every constraint an IFEval rule checks
+    demo_prompt: bool = False  # the Instructor's verifiable mode: a short prompt after two worked examples
+    lenient_instructor: bool = False  # an Instructor reply's first {...} is read, with or without the format
+    lenient_follower: bool = False  # a Follower reply without <think>/<answer> is judged as a whole
 
 
 def read_seeds(loop_cfg):
@@ -137,11 +153,9 @@ RULES = [
     (("instructor",), ("verifiable_fraction",), lambda v: 0 <= v <= 1, "in [0, 1]"),
     (("instructor",), ("generate_temperature",), lambda v: v > 0, "> 0"),
     (("instructor",), ("answer_max_new_tokens",), lambda v: v >= 1, ">= 1"),
-    (("instructor",), ("verifiable_prompt",), lambda v: v in ("seif", "short"), "seif or short"),
-    (("judger",), ("llm",), lambda v: v in ("generate", "score"), "generate or score"),
-    (("judger",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
     (("judger", "filter"), ("max_new_tokens", "batch_size"), lambda v: v >= 1, ">= 1"),
-    (("filter",), ("max_constraint_chars",), lambda v: v >= 1, ">= 1"),
+    (("beyond_seif",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
+    (("beyond_seif",), ("max_constraint_chars",), lambda v: v >= 1, ">= 1"),
 ]
 
 
@@ -190,13 +204,48 @@ def fields_behind(stage_name, fields):
     return made_with if stage_name.endswith("/eval") else made_with - EVAL_FIELDS
 
 
+# Fields that moved into the beyond_seif section when the departures left the core: the old
+# name -> (the new one, its value from the old value). A run folder written before the move
+# holds the old names; they are read as the new ones, and the cheap Filter checks, which always
+# ran then, count as on.
+MOVED = {
+    "judger.rules": ("beyond_seif.rules", bool),
+    "judger.echo_guard": ("beyond_seif.echo_guard", bool),
+    "judger.llm": ("beyond_seif.score_judge", lambda value: value == "score"),
+    "judger.score_reward": ("beyond_seif.score_reward", str),
+    "filter.rules_only": ("beyond_seif.rules_only", bool),
+    "filter.max_constraint_chars": ("beyond_seif.max_constraint_chars", int),
+    "instructor.verifiable_prompt": ("beyond_seif.demo_prompt", lambda value: value == "short"),
+    "instructor.strict_format": ("beyond_seif.lenient_instructor", lambda value: not value),
+    "follower.strict_format": ("beyond_seif.lenient_follower", lambda value: not value),
+}
+
+
+def _renamed(recorded):
+    """A run folder's flat settings with the fields of MOVED under their new names."""
+    if not any(name in recorded for name in MOVED):
+        return recorded
+    renamed = {name: value for name, value in recorded.items() if name not in MOVED}
+    renamed["beyond_seif.filter_checks"] = True
+    for old, (new, convert) in MOVED.items():
+        if old in recorded:
+            renamed[new] = convert(recorded[old])
+    return renamed
+
+
 def recorded_settings(run_dir):
     """The settings of the run's last start: settings.json with every recorded change applied."""
-    recorded = flat_settings(json.loads((run_dir / "settings.json").read_text()))
+    recorded = _renamed(flat_settings(json.loads((run_dir / "settings.json").read_text())))
     changes_path = run_dir / "settings_changes.jsonl"
     for row in read_jsonl(changes_path) if changes_path.exists() else []:
-        recorded.update({name: new for name, (old, new) in row["changed"].items()})
+        recorded.update(_renamed({name: new for name, (old, new) in row["changed"].items()}))
     return recorded
+
+
+def as_override(name, value):
+    """--set NAME=VALUE that gives `value` back (booleans as true/false, tuples as JSON)."""
+    text = str(value).lower() if isinstance(value, bool) else value if isinstance(value, str) else json.dumps(value)
+    return f"--set {name}={text}"
 
 
 def settings_changes(run_dir, settings, started):
@@ -211,9 +260,10 @@ def settings_changes(run_dir, settings, started):
     # a field the run folder does not know yet (added to the code since) cannot be compared
     conflicts = sorted(name for name in changed if name in behind and name in recorded)
     if conflicts:
-        raise UserError(f"{run_dir} has stages made with other settings: " + ", ".join(
+        raise UserError(f"{run_dir} has stages made with other settings (" + ", ".join(
             f"{name} was {changed[name][0]!r}, now {changed[name][1]!r}" for name in conflicts)
-            + "; use the run's values or start a new run (--name)")
+            + "); to resume it add " + " ".join(as_override(name, changed[name][0]) for name in conflicts)
+            + ", or start a new run (--name)")
     return changed
 
 

@@ -15,6 +15,7 @@ Only the newest file is kept, and it is written atomically, so a kill never leav
 """
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 
 import rollout
+import speedups
 from data import append_jsonl, read_jsonl, write_jsonl
 
 
@@ -50,6 +52,55 @@ def load_stage(grpo_cfg, start_path, helper_path):
         reference = helper[0] if reference_is_helper else load_frozen(
             start_path, device="cpu" if grpo_cfg.ref_on_cpu else None)[0]
     return policy, tokenizer, helper, reference
+
+
+def prepare(policy, cfg, accelerator):
+    """(policy, optimizer, bare model) ready to train: AdamW with the stage's settings (SEIF:
+    constant lr), both placed by `accelerator`, and gradient checkpointing if asked for."""
+    # fused: one kernel for all parameters instead of a Python loop over them
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in policy.parameters())
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                  fused=fused)
+    policy, optimizer = accelerator.prepare(policy, optimizer)
+    model = accelerator.unwrap_model(policy)  # generate() and saving need the bare model
+    if cfg.gradient_checkpointing:
+        speedups.set_checkpointing(model, True)
+    return policy, optimizer, model
+
+
+def step_schedule(num_items, prompts_per_step, epochs, max_steps, seed):
+    """The prompt indices of every GRPO step: each epoch a new shuffle, cut into steps."""
+    generator = torch.Generator().manual_seed(seed)  # the same order on every process
+    return [order[i : i + prompts_per_step]
+            for order in (torch.randperm(num_items, generator=generator).tolist() for _ in range(epochs))
+            for i in range(0, len(order), prompts_per_step)][:max_steps]
+
+
+def count_bad_updates(streak, bad_updates, max_bad_updates, desc):
+    """The run of updates in a row with a non-finite loss or gradient; raises at max_bad_updates."""
+    streak = streak + bad_updates if bad_updates else 0
+    if streak >= max_bad_updates:
+        raise FloatingPointError(f"{desc}: {streak} updates in a row had a non-finite loss or "
+                                 "gradient and were skipped; stopping. Try a lower learning rate.")
+    return streak
+
+
+def step_row(rewards, group_size, info, metrics, completion_mask, rollout_time, step_start):
+    """One GRPO step's metrics row: rewards, the reward's info, the update's metrics, lengths, speed."""
+    lengths = completion_mask.sum(dim=1).float()
+    return {"reward_mean": rewards.mean().item(), "reward_std": rewards.std().item(),
+            "zero_std_groups": (rewards.view(-1, group_size).std(dim=1) == 0).float().mean().item(),
+            **info, **metrics, "completion_len_mean": lengths.mean().item(),
+            "completion_len_max": lengths.max().item(), "rollout_time": rollout_time,
+            "rollout_tokens_per_s": lengths.sum().item() / rollout_time, "step_time": time.time() - step_start}
+
+
+def summarise(history):
+    """Micro-batch stats -> one value per key: the max of "*_max" keys, the mean of the others."""
+    def mean(values):
+        return sum(values) / len(values) if values else 0.0
+    return {key: (max if key.endswith("_max") else mean)([h[key] for h in history if key in h])
+            for key in sorted({k for h in history for k in h})}
 
 
 def make_accelerator():
@@ -90,6 +141,15 @@ def log_samples(path, step, items, texts, rewards):
     reward. The rows of a step that a restarted stage redoes are dropped first (forget_samples)."""
     append_jsonl(path, *({"step": step, "prompt": item["messages"][-1]["content"], "completion": text,
                           "reward": reward} for item, text, reward in zip(items, texts, rewards)))
+
+
+def samples_file(path, first_step, accelerator):
+    """`path` ready for a stage's samples (the rows of steps it will redo dropped), on the main
+    process; None elsewhere, or when no path is given."""
+    if not path or not accelerator.is_main_process:
+        return None
+    forget_samples(path, first_step)
+    return path
 
 
 def forget_samples(path, first_step):

@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 import filter as filter_role  # noqa: E402  (the module name shadows the builtin)
 import ifeval_checks  # noqa: E402
 import judger  # noqa: E402
+from settings import BeyondSEIF  # noqa: E402
 import rollout  # noqa: E402
 
 IFEVAL_DIR = REPO.parent / "shared" / "ifeval"
@@ -197,13 +198,13 @@ def run_judge(model, tokenizer, pairs, mode, args):
     # Longest first and in length order, so a batch pads little and a memory problem shows early.
     pairs = sorted(pairs, key=lambda pair: -len(pair["response"]))
     responses = [cap(pair["response"], args.max_response_chars) for pair in pairs]
-    cfg = judger.JudgerConfig(rules=False, llm=mode, score_reward="probability",
-                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    cfg = judger.JudgerConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    departures = BeyondSEIF(score_judge=mode == "score", score_reward="probability")  # the LLM alone
     items = [(response, {"text": pair["constraint"]}) for response, pair in zip(responses, pairs)]
     with recorded_texts() as written_texts:
         outputs, seconds = in_batches(items, args.batch_size,
-                                      lambda batch: judger.judge(model, tokenizer, batch, cfg), mode)
-    # score mode returns P([[1]]); the Judger's decision is P > 0.5 (JudgerConfig's "decision")
+                                      lambda batch: judger.judge(model, tokenizer, batch, cfg, departures), mode)
+    # score mode returns P([[1]]); the Judger's decision is P > 0.5 (score_reward "decision")
     verdicts = [int(output > 0.5) for output in outputs]
     records = [{"key": pair["key"], "instruction_id": pair["instruction_id"],
                 "constraint": pair["constraint"], "strict": pair["strict"], "loose": pair["loose"],
@@ -256,7 +257,7 @@ def by_instruction(records):
 
 def run_filter(model, tokenizer, rows, args):
     cfg = filter_role.FilterConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    # texts only: without an ifeval_id the deterministic contradiction check cannot fire
+    # the LLM alone, as SEIF's Filter (no cheap checks)
     work = lambda batch: filter_role.filter_sets(  # noqa: E731
         model, tokenizer, [[{"text": c["text"]} for c in row["constraints"]] for row in batch], cfg,
         seeds=[row["seed"] for row in batch])[0]
@@ -285,7 +286,7 @@ def run_filter_rules(rows):
     """The deterministic checks alone, on the rows whose every constraint carries an IFEval id."""
     rows = [row for row in rows if all(c.get("ifeval_id") for c in row["constraints"])]
     keep, reasons = filter_role.filter_sets(None, None, [row["constraints"] for row in rows],
-                                            filter_role.FilterConfig(llm=False))
+                                            filter_role.FilterConfig(llm=False), BeyondSEIF(filter_checks=True))
     return {
         "settings": {"mode": "deterministic checks only", "rows": "every constraint has an ifeval_id"},
         "labels": binary_metrics([row["label"] for row in rows], [int(k) for k in keep]),

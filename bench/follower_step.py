@@ -22,11 +22,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-import follower  # noqa: E402
-import judger  # noqa: E402
 import loop  # noqa: E402
 from data import append_jsonl, read_jsonl, run_cli  # noqa: E402
 from settings import add_arguments  # noqa: E402
+import follower  # noqa: E402
+import reply_format  # noqa: E402
+from beyond_seif import echo_guard, rules  # noqa: E402
 
 HELDOUT = REPO / "data" / "heldout.jsonl"
 
@@ -63,8 +64,8 @@ def main(argv=None):
     cfg = settings.follower_grpo
     print(f"{args.model}, preset {args.preset}: beta {cfg.beta}, lr {cfg.lr}, "
           f"{cfg.prompts_per_step // cfg.prompts_per_update} updates, strict format "
-          f"{settings.follower.strict_format}, judge {settings.judger.llm} ({args.judge_tokens} tokens), "
-          f"echo guard {settings.judger.echo_guard}")
+          f"{not settings.beyond_seif.lenient_follower}, judge score {settings.beyond_seif.score_judge} "
+          f"({args.judge_tokens} tokens), echo guard {settings.beyond_seif.echo_guard}")
 
     def log(row):
         append_jsonl(f"{out}_metrics.jsonl", row)
@@ -77,16 +78,16 @@ def main(argv=None):
 
     samples = read_jsonl(f"{out}_samples.jsonl")
     by_prompt = {row["instruction"]: row for row in rows}
-    passed = [s for s in samples if follower.extract_answer(s["completion"]) is not None]
+    passed = [s for s in samples if reply_format.extract_answer(s["completion"]) is not None]
     print(f"{len(samples)} samples, {len(passed)} pass the format gate, "
           f"{sum(s['reward'] > 0 for s in samples)} earn a reward > 0; rewards: "
           f"{sorted(round(s['reward'], 2) for s in samples)}")
     for sample in passed:  # what the guard did with every answer that reached it
         row = by_prompt[sample["prompt"]]
-        answer = follower.guarded_answer(follower.extract_answer(sample["completion"]), row)
-        rules = [judger.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
+        answer = echo_guard.guarded_answer(reply_format.extract_answer(sample["completion"]), row)
+        rules = [rules.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
         print(f"- reward {sample['reward']:.2f}, {len(answer.split())} words after the guard's cuts, "
-              f"non-answer rule: {follower.is_non_answer(answer, row['instruction'])}, rule verdicts {rules}")
+              f"non-answer rule: {echo_guard.is_non_answer(answer, row['instruction'])}, rule verdicts {rules}")
     print("the LLM half of the guard (does it answer the request?) vetoed a share "
           "echo_or_off_topic of these, less what the non-answer rule took (see the metrics row)")
     for sample in sorted(samples, key=lambda s: -s["reward"])[: args.top]:

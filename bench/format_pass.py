@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import follower  # noqa: E402
 import instructor  # noqa: E402
 import rollout  # noqa: E402
 from data import default_seeds_path, read_prompts  # noqa: E402
+import reply_format  # noqa: E402
 
 
 def measure(model, tokenizer, chats, temperature, max_new_tokens, passes):
@@ -70,8 +70,8 @@ def main():
         return parsed is not None and len(parsed) == items[index]["expected_count"]
 
     results = {"model": args.model, "prompts": len(seeds), "device": str(model.device)}
-    results["follower T=1.0"] = measure(model, tokenizer, [follower.messages(s) for s in seeds], 1.0,
-                                        args.follower_tokens, lambda _, text: follower.extract_answer(text) is not None)
+    results["follower T=1.0"] = measure(model, tokenizer, [reply_format.messages(s) for s in seeds], 1.0,
+                                        args.follower_tokens, lambda _, text: reply_format.extract_answer(text) is not None)
     for temperature in (1.0, 0.7):
         results[f"instructor T={temperature}"] = measure(
             model, tokenizer, [item["messages"] for item in items], temperature, args.instructor_tokens,

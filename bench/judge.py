@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import judger  # noqa: E402
+from settings import BeyondSEIF  # noqa: E402
 import rollout  # noqa: E402
 
 ANSWERS = [
@@ -56,9 +57,9 @@ def counting_generate(*args, _generate=rollout.generate, **kwargs):
 rollout.generate = counting_generate  # judger calls rollout.generate: count what it writes
 
 
-def timed(model, tokenizer, items, cfg):
+def timed(model, tokenizer, items, cfg, departures):
     start = time.time()
-    verdicts = judger.judge(model, tokenizer, items, cfg)
+    verdicts = judger.judge(model, tokenizer, items, cfg, departures)
     return verdicts, time.time() - start
 
 
@@ -73,13 +74,11 @@ def main():
     torch.manual_seed(0)
     model, tokenizer = rollout.load(args.model)
     items = pairs(args.pairs)
-    score_cfg = judger.JudgerConfig(rules=False, llm="score", batch_size=args.batch_size)
-    generate_cfg = judger.JudgerConfig(rules=False, llm="generate", batch_size=args.batch_size,
-                                       max_new_tokens=args.max_new_tokens)
+    cfg = judger.JudgerConfig(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     times = {"score": [], "generate": []}
     for _ in range(2):
-        for name, cfg in (("score", score_cfg), ("generate", generate_cfg)):
-            verdicts, seconds = timed(model, tokenizer, items, cfg)
+        for name, departures in (("score", BeyondSEIF(score_judge=True)), ("generate", BeyondSEIF())):
+            verdicts, seconds = timed(model, tokenizer, items, cfg, departures)
             times[name].append(seconds)
             if name == "score":
                 score_verdicts = verdicts

@@ -13,7 +13,7 @@ resumable, and so is everything measured after it (each result is cached in the 
     echo share: replies that copy one of their instruction's lines verbatim;
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
     whose words are nearly all (>= 80%) taken from the instruction (a restated request):
-    follower.is_non_answer, the same rule the reward's echo guard applies, so this share
+    echo_guard.is_non_answer, the same rule the reward's echo guard applies, so this share
     measures how often the trained Follower still writes what its reward pays nothing for.
   F_T on IFEval's first 100 prompts, both formats (the loop's own round_T/ifeval.json).
   Instructor I_T (T >= 1): the share of its training replies that parse (format_pass) and pass
@@ -39,12 +39,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-import follower  # noqa: E402
-import judger  # noqa: E402
 import loop  # noqa: E402
 import rollout  # noqa: E402
 import training  # noqa: E402
 from data import read_jsonl, run_cli, write_json  # noqa: E402
+import reply_format  # noqa: E402
+from beyond_seif import echo_guard, rules  # noqa: E402
 
 HELDOUT = REPO / "data" / "heldout.jsonl"
 DEFAULT_BUDGET = 96  # new tokens per held-out reply: room for SmolLM2's answers, short for Qwen's <think>
@@ -72,17 +72,17 @@ def parse_args(argv=None):
 
 
 def is_echo(answer, instruction):
-    return follower.strip_echoes(answer, instruction.split("\n")) != answer
+    return echo_guard.strip_echoes(answer, instruction.split("\n")) != answer
 
 
 def rule_verdicts(row, answer):
     """One IFEval verdict per rule-mapped constraint of an instruction row."""
-    return [judger.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
+    return [rules.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
 
 
 def greedy_replies(model_path, rows, max_new_tokens, batch_size=32):
     model, tokenizer = training.load_frozen(model_path)
-    replies = rollout.generate(model, tokenizer, [follower.messages(row["instruction"]) for row in rows],
+    replies = rollout.generate(model, tokenizer, [reply_format.messages(row["instruction"]) for row in rows],
                                greedy=True, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                desc="greedy replies").texts
     del model
@@ -107,7 +107,7 @@ def heldout(model_path, max_new_tokens):
     rows = read_jsonl(HELDOUT)
     replies = greedy_replies(model_path, rows, max_new_tokens)
     result = {}
-    for reading, read in (("strict", follower.extract_answer), ("lenient", follower.lenient_answer)):
+    for reading, read in (("strict", reply_format.extract_answer), ("lenient", reply_format.helper_answer)):
         answers = [read(reply) for reply in replies]  # None: the strict reading's format gate failed
         verdicts = [rule_verdicts(row, answer) if answer is not None else
                     [0.0] * sum(bool(c.get("ifeval_id")) for c in row["constraints"])
@@ -115,10 +115,10 @@ def heldout(model_path, max_new_tokens):
         flat = [v for row_verdicts in verdicts for v in row_verdicts]
         result[f"{reading}_constraint_pass"] = sum(flat) / len(flat)
         result[f"{reading}_prompt_pass"] = sum(all(v) for v in verdicts) / len(verdicts)
-    answers = [follower.lenient_answer(reply) for reply in replies]
+    answers = [reply_format.helper_answer(reply) for reply in replies]
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
-    result["non_answer_share"] = sum(follower.is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
-    result["format_pass"] = sum(follower.extract_answer(r) is not None for r in replies) / len(rows)
+    result["non_answer_share"] = sum(echo_guard.is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
+    result["format_pass"] = sum(reply_format.extract_answer(r) is not None for r in replies) / len(rows)
     result["examples"] = [{"instruction": row["instruction"], "reply": reply}
                           for row, reply in list(zip(rows, replies))[:5]]
     return result
@@ -130,7 +130,7 @@ def base_failures(base, instructions, max_new_tokens):
     if not rows:
         return {"mapped_constraints": 0, "base_failure_rate": None}
     replies = greedy_replies(base, rows, max_new_tokens)
-    verdicts = [v for row, reply in zip(rows, replies) for v in rule_verdicts(row, follower.lenient_answer(reply))]
+    verdicts = [v for row, reply in zip(rows, replies) for v in rule_verdicts(row, reply_format.helper_answer(reply))]
     return {"mapped_constraints": len(verdicts), "base_failure_rate": 1 - sum(verdicts) / len(verdicts)}
 
 

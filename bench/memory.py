@@ -38,12 +38,13 @@ import torch
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import follower  # noqa: E402
 import grpo  # noqa: E402
 import rollout  # noqa: E402
 import training  # noqa: E402
 from data import default_seeds_path, read_prompts  # noqa: E402
 from presets import PRESETS  # noqa: E402
+import reply_format  # noqa: E402
+import speedups  # noqa: E402
 
 QWEN25_05B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                   num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
@@ -63,7 +64,7 @@ def parse_args():
                         default=preset["gradient_checkpointing"])
     parser.add_argument("--rollout-weights", default="auto", choices=["auto", "bf16", "policy"])
     parser.add_argument("--cudnn-attention", action="store_true",
-                        help="let PyTorch pick cuDNN attention (its default), as before rollout.attention_kernels")
+                        help="let PyTorch pick cuDNN attention (its default), as before speedups.attention_kernels")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--rollout-only", action="store_true", help="time rollout.generate alone")
     parser.add_argument("--json", help="append each step's figures to this JSON-lines file")
@@ -87,8 +88,8 @@ def main():
                   generation_batch_size=args.generation_batch_size, micro_batch_size=args.micro_batch_size,
                   gradient_checkpointing=args.gradient_checkpointing, rollout_weights=args.rollout_weights,
                   checkpoint_every=0)
-    if args.cudnn_attention:  # undo rollout.attention_kernels, in generate() and in train_step
-        rollout.attention_kernels = contextlib.nullcontext
+    if args.cudnn_attention:  # undo speedups.attention_kernels, in generate() and in train_step
+        speedups.attention_kernels = contextlib.nullcontext
         grpo.train_step = grpo.train_step.__wrapped__
     tokenizer = AutoTokenizer.from_pretrained(str(Path(args.tokenizer).expanduser())
                                               if Path(args.tokenizer).expanduser().exists() else args.tokenizer)
@@ -99,7 +100,7 @@ def main():
     reference = copy.deepcopy(policy).to(torch.bfloat16 if device.type == "cuda" else torch.float32)
     reference.eval().requires_grad_(False)
     seeds = read_prompts(default_seeds_path())
-    items = [{"messages": follower.messages(seed)} for seed in seeds[: args.prompts * args.steps]]
+    items = [{"messages": reply_format.messages(seed)} for seed in seeds[: args.prompts * args.steps]]
     prompt_tokens = [len(tokenizer(rollout.chat_text(tokenizer, item["messages"]), add_special_tokens=False).input_ids)
                      for item in items]
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
@@ -136,7 +137,7 @@ def main():
 
 def time_rollouts(policy, tokenizer, items, cfg, args, name):
     """rollout.generate alone, from the sampler grpo.train would use."""
-    sampler = rollout.rollout_copy(policy, cfg.rollout_weights)
+    sampler = speedups.rollout_copy(policy, cfg.rollout_weights)
     for step in range(args.steps):
         batch = items[step * args.prompts : (step + 1) * args.prompts]
         start = time.time()

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import follower  # noqa: E402
 import instructor  # noqa: E402
 import rollout  # noqa: E402
 from data import default_seeds_path, read_prompts  # noqa: E402
+import reply_format  # noqa: E402
 
 WAYS = ("batched, shared prefill", "batched", "one at a time")
 
@@ -45,7 +45,7 @@ def tokens_per_second(model, tokenizer, chats, group_size, max_new_tokens, way):
 
 def prompt_sets(seeds):
     items = instructor.training_items(seeds, instructor.InstructorConfig(), random.Random(0))
-    return {"follower": [follower.messages(seed) for seed in seeds],
+    return {"follower": [reply_format.messages(seed) for seed in seeds],
             "instructor": [item["messages"] for item in items]}
 
 

@@ -29,7 +29,7 @@ tokens / step time) and peak memory (CPU: peak RSS; GPU: torch's peak allocated)
 
 Sides: "ours" (defaults: each prompt's prefill and prompt pass shared by its group), "trl",
 and optionally "ours-unshared" (GRPOConfig.share_prompts=False) to show what the sharing buys.
-Ours runs attention without cuDNN's kernel (rollout.attention_kernels); TRL runs
+Ours runs attention without cuDNN's kernel (speedups.attention_kernels); TRL runs
 PyTorch's default choice.
 
 TRL is installed only for this benchmark (`pip install trl`); it is not a project dependency.

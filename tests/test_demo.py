@@ -14,7 +14,7 @@ import instructor
 import judger
 import loop
 from conftest import fake_generate
-from constraint_mapping import map_constraint
+from beyond_seif.constraint_mapping import map_constraint
 from filter import FilterConfig, deterministic_reason
 
 SEED = "Describe a quiet morning."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import filter as conflict_filter
 import ifeval_checks
-from constraint_mapping import map_constraint
+from beyond_seif.constraint_mapping import map_constraint
 from data import default_seeds_path, read_prompts
 from follower import read_instructions
 

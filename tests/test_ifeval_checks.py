@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ifeval_checks
-from constraint_mapping import map_constraint
+from beyond_seif.constraint_mapping import map_constraint
 from data import UserError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -11,7 +11,7 @@ rule's verdict must agree with the person on every answer.
 import pytest
 
 import ifeval_checks
-from constraint_mapping import map_constraint
+from beyond_seif.constraint_mapping import map_constraint
 
 
 def words(n):

@@ -1,0 +1,109 @@
+"""The echo guard (beyond_seif.echo_guard): an answer must answer, not repeat its instruction.
+
+Not SEIF. A reply that repeats "End your reply with the phrase 'That is all.'", or that only
+says "That is all.", follows no instruction, though a rule (or a judge that says yes to
+everything, as SmolLM2's does) would pass it. With this departure on, the Follower's reward
+(`guard`):
+
+    1. judges each answer without verbatim copies of its instruction's lines and of its
+       constraints' formatting examples (`guarded_answer`);
+    2. gives 0 to a non-answer by rule: too short, placeholders only, or a restated request
+       (`is_non_answer`);
+    3. gives 0 to an answer the Judger clearly says does not respond to its request (one more
+       LLM verdict per answer, `addresses_request`).
+"""
+
+import re
+
+import judger
+
+QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
+# Words in any script, with "don't" one word and quotes around one not part of it. Chinese and
+# Japanese put no spaces between words, so each of their characters counts as one.
+HAN_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+WORD = re.compile(rf"[{HAN_KANA}]|[^\W\d_{HAN_KANA}]+(?:'[^\W\d_{HAN_KANA}]+)*")
+MIN_ANSWER_WORDS = 5
+# the formatting examples constraints give: "such as <<poem of joy>>", "[address]", "*highlighted section*"
+EXAMPLE = re.compile(r"<<[^<>\n]+>>|\[[^\[\]\n]+\]|\*[^*\s][^*\n]*\*")
+PLACEHOLDER = re.compile(r"\[[^\[\]\n]*\]")  # "[name]": a slot for words, not words
+POSTSCRIPT_MARK = re.compile(r"\bP\.\s?(?:P\.\s?)?S\b\.?", re.IGNORECASE)  # "P.S.": a marker, not words
+
+# Judged like a constraint: one more LLM verdict per answer.
+ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
+                     "about something else: {request}")
+
+
+def strip_echoes(answer, sentences):
+    """`answer` with every verbatim copy of one of `sentences` cut out, ignoring case, spacing,
+    quote style and the closing punctuation. Without this, "Use the word "garden" in your
+    reply." answered with exactly that sentence passes the keyword rule."""
+    for sentence in sentences:
+        words = sentence.strip().rstrip(".!?;:").split()
+        if words:
+            pattern = r"\s+".join(re.sub(QUOTES, QUOTES, re.escape(word)) for word in words)
+            answer = re.sub(pattern + r"[.!?;:]?", "", answer, flags=re.IGNORECASE)
+    return answer.strip()
+
+
+def strip_examples(answer, constraint_texts):
+    """`answer` without copies of the formatting examples its constraints give: a title copied
+    from "such as <<my title>>", or "[address]" from "such as [address]", is the constraint's
+    example, not the reply's own title or placeholder."""
+    for example in {found for text in constraint_texts for found in EXAMPLE.findall(text)}:
+        answer = re.sub(re.escape(example), "", answer, flags=re.IGNORECASE)
+    # "[[address]]" less "[address]" leaves "[]", which a placeholder rule would count
+    return re.sub(r"\[\s*\]|<<\s*>>", "", answer).strip()
+
+
+def guarded_answer(answer, row):
+    """What the echo guard leaves of `answer` to judge: no verbatim copy of a line of the row's
+    instruction, and no copy of a formatting example from one of its constraints."""
+    answer = strip_echoes(answer, row["instruction"].split("\n"))
+    return strip_examples(answer, [constraint["text"] for constraint in row["constraints"]])
+
+
+def is_non_answer(answer, instruction):
+    """A rule: `answer`, once copies of the instruction's lines are cut out, has under
+    MIN_ANSWER_WORDS words outside square-bracket placeholders and "P.S." markers, or >= 80% of
+    them are the instruction's own (a restated request such as "Sure, use exactly 4 bullet
+    points and include the word 'weather'."). A reply of placeholders ("Dear [name], [address]
+    [date]") fills slots and says nothing; "p.s. thoughts outside p.s" writes no poem. It holds
+    when the judge model says yes to everything, as SmolLM2 does. The price: a correct reply of
+    under 5 words, or one made of the request's words ("Repeat the word 'yes' 10 times"), earns 0."""
+    text = POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", strip_echoes(answer, instruction.split("\n"))))
+    words = WORD.findall(text.lower())
+    if len(words) < MIN_ANSWER_WORDS:
+        return True
+    known = set(WORD.findall(instruction.lower()))
+    return sum(word in known for word in words) / len(words) >= 0.8
+
+
+def addresses_request(model, tokenizer, answer_request_pairs, judger_cfg, departures):
+    """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)
+
+    Only a clear "no" ([[0]], or P([[1]]) <= 0.5 with the score judge) counts as 0. A judge reply
+    with no verdict at all says nothing about the answer, and a veto on it would zero real
+    answers: Qwen2.5-Coder-0.5B in generate mode leaves about a quarter of its replies without one."""
+    verdicts = [0.0] * len(answer_request_pairs)
+    asked = [(i, answer, ADDRESSES_REQUEST.format(request=request))
+             for i, (answer, request) in enumerate(answer_request_pairs) if answer.strip()]
+    if asked:
+        results = judger.llm_verdicts(model, tokenizer, [(answer, text) for _, answer, text in asked], judger_cfg,
+                                      departures, missing=1.0)
+        for (i, _, _), verdict in zip(asked, results):
+            verdicts[i] = 1.0 if verdict > 0.5 else 0.0
+    return verdicts
+
+
+def guard(helper, tokenizer, items, answers, answered, judger_cfg, departures):
+    """The Follower's answers after the guard, and the indices still to be judged: `answers[i]`
+    for i in `answered` is replaced by its guarded text, and non-answers and answers judged off
+    the request leave `answered` (so they get 0)."""
+    answers = list(answers)
+    for i in answered:
+        answers[i] = guarded_answer(answers[i], items[i])
+    answered = [i for i in answered if not is_non_answer(answers[i], items[i]["instruction"])]
+    on_topic = addresses_request(
+        helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
+        judger_cfg, departures)
+    return answers, [i for i, verdict in zip(answered, on_topic) if verdict]
