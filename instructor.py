@@ -23,12 +23,9 @@ token budget is judged as far as it got; one cut off before it says anything (st
 <think>) is empty.
 
 Reads: seed instructions. Writes: the trained Instructor (train), or this round's evolved
-instructions as JSONL (generate): seed, constraints (text, ifeval_id, kwargs), mode, round.
-
-Run alone:
-    python instructor.py train --seeds data/seeds.jsonl --out runs/x/instructor [--preset demo]
-    python instructor.py generate --model runs/x/instructor --seeds data/seeds.jsonl \
-        --out runs/x/instructions.jsonl --round 1
+instructions as JSONL (generate): seed, constraints, mode, round. Run alone (cli.py):
+    python instructor.py train --out runs/x/instructor [--preset demo]
+    python instructor.py generate --model runs/x/instructor --out runs/x/instructions.jsonl
 """
 
 import json
@@ -203,6 +200,7 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg, depart
 # -----------------------------------------------------------------------------
 # Generating the round's instructions
 
+
 def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64,
              departures=None):
     """Sample one evolved instruction per seed (temperature 0.7).
@@ -217,14 +215,11 @@ def generate(instructor, tokenizer, seeds, round_index, cfg, rng, max_new_tokens
     rows, counts = [], {"sampled": len(items), "unparsed": 0, "wrong_count": 0}
     for item, text in zip(items, texts):
         parsed = parse_constraints(text, departures)
-        if parsed is None:
-            counts["unparsed"] += 1
-        elif len(parsed) != item["expected_count"]:
-            counts["wrong_count"] += 1
-        else:
-            constraints = constraint_dicts(parsed, item["mode"], item["seed"], departures)
-            rows.append(instruction_row(round_index, item["mode"], item["seed"], constraints,
-                                        item["expected_count"]))
+        if parsed is None or len(parsed) != item["expected_count"]:
+            counts["unparsed" if parsed is None else "wrong_count"] += 1
+            continue
+        constraints = constraint_dicts(parsed, item["mode"], item["seed"], departures)
+        rows.append(instruction_row(round_index, item["mode"], item["seed"], constraints, item["expected_count"]))
     return rows, counts
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import evaluate
-import follower
 import ifeval_checks
+import reply_format
 from conftest import fake_generate
 from data import UserError
 
@@ -132,7 +132,7 @@ def test_seif_format_asks_with_the_followers_system_prompt(monkeypatch):
     calls = fake_generate(monkeypatch, replies)
     rows = [ROW, {**ROW, "key": 2, "prompt": "Describe a lake."}]
     metrics, per_prompt, _ = evaluate.evaluate_model(None, None, rows, fmt="seif")
-    assert calls[0][0] == [follower.messages("Describe a river."), follower.messages("Describe a lake.")]
+    assert calls[0][0] == [reply_format.messages("Describe a river."), reply_format.messages("Describe a lake.")]
     assert calls[0][1]["greedy"] is True
     assert [r["format_pass"] for r in per_prompt] == [True, False]
     assert metrics == {"prompt_strict": 0.5, "inst_strict": 0.5, "prompt_loose": 0.5, "inst_loose": 0.5,

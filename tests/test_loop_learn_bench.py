@@ -3,8 +3,7 @@ hand-written replies: no model runs here."""
 
 import importlib.util
 
-import follower
-
+from beyond_seif import echo_guard
 from conftest import REPO
 
 spec = importlib.util.spec_from_file_location("loop_learn_bench", REPO / "bench" / "loop_learn.py")
@@ -26,10 +25,10 @@ def test_a_copied_instruction_line_is_an_echo_and_an_answer_is_not():
 
 
 def test_non_answers_are_short_or_restate_the_request():
-    assert follower.is_non_answer("That is all.", INSTRUCTION)  # two words
-    assert follower.is_non_answer('End your reply with the exact phrase "That is all."', INSTRUCTION)
-    assert follower.is_non_answer("The new student wants advice about the river near the campus.", INSTRUCTION)
-    assert not follower.is_non_answer(
+    assert echo_guard.is_non_answer("That is all.", INSTRUCTION)  # two words
+    assert echo_guard.is_non_answer('End your reply with the exact phrase "That is all."', INSTRUCTION)
+    assert echo_guard.is_non_answer("The new student wants advice about the river near the campus.", INSTRUCTION)
+    assert not echo_guard.is_non_answer(
         "Walk along the bank in the morning, watch for fast currents after rain, and never swim alone. "
         "That is all.", INSTRUCTION)
 
