@@ -2,7 +2,7 @@
 
 IFEval (Zhou et al., 2023) scores a response with one small Python rule per instruction type
 ("at least 300 words", "no commas", "end with this exact phrase", ...). SEIF uses those rules in
-three places: `evaluate.py` (the benchmark itself), the Judger's rule mode (a constraint the
+three places: `evaluate.py` (the benchmark itself), the `rules` departure (a constraint the
 Instructor wrote in "verifiable" mode is checked by code instead of by the frozen model), and a
 learning benchmark that builds prompts from templates.
 
@@ -19,7 +19,7 @@ We do not rewrite the rules: they come from lm-eval's copy of Google's code
                                        together (most are satisfiable: not a contradiction list)
     describe(id, kwargs)               (id, kwargs) -> English constraint sentence
 
-The other direction, an English sentence to (id, kwargs), is constraint_mapping.py.
+The other direction, an English sentence to (id, kwargs), is beyond_seif/constraint_mapping.py.
 
 NLTK's `punkt_tab` data must be findable (set NLTK_DATA) for the rules that count sentences;
 without it those rules raise a UserError that says so (the other rules do not need it).

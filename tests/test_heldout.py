@@ -3,16 +3,17 @@
 It is the yardstick for "does the Follower get better at constraints it never trained on": its
 seeds are not in data/seeds.jsonl (the loop's default training seeds), and every constraint is
 phrased as an Instructor writes it and maps exactly to one IFEval rule, so judging it needs no
-model.
+model; and no set is one the Filter's cheap checks (beyond_seif.filter_checks) would remove.
 """
 
 from pathlib import Path
 
-import filter as conflict_filter
 import ifeval_checks
+from beyond_seif import filter_checks
 from beyond_seif.constraint_mapping import map_constraint
+from cli import read_instructions
 from data import default_seeds_path, read_prompts
-from follower import read_instructions
+from settings import BeyondSEIF
 
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "heldout.jsonl"
 
@@ -29,7 +30,8 @@ def test_every_heldout_constraint_is_rule_checked_as_written():
     for row in read_instructions(HELDOUT):
         assert 1 <= len(row["constraints"]) <= 3
         assert row["instruction"] == "\n".join([row["seed"]] + [c["text"] for c in row["constraints"]])
-        assert conflict_filter.deterministic_reason(row["constraints"]) is None, row["seed"]
+        assert filter_checks.reason(row["constraints"], row["expected_count"],
+                                    BeyondSEIF(filter_checks=True)) is None, row["seed"]
         for constraint in row["constraints"]:
             # the stored rule is what map_constraint makes of the sentence today
             assert map_constraint(constraint["text"]) == (constraint["ifeval_id"], constraint["kwargs"])

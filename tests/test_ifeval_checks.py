@@ -1,5 +1,8 @@
 """ifeval_checks: IFEval's rules through lm-eval, checked against hand-worked cases and against
-the verdicts of Google's official scorer.
+the verdicts of Google's official scorer; IFEval's table of conflicting pairs; `describe`, whose
+sentence for every IFEval instruction maps back to the same rule through
+beyond_seif.constraint_mapping.map_constraint (also tested here on common phrasings); and the
+clear errors when lm-eval or NLTK's data is missing.
 
 The IFEval files are read from shared/ifeval beside the repository (never copied into it).
 """
