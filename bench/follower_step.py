@@ -85,9 +85,9 @@ def main(argv=None):
     for sample in passed:  # what the guard did with every answer that reached it
         row = by_prompt[sample["prompt"]]
         answer = echo_guard.guarded_answer(reply_format.extract_answer(sample["completion"]), row)
-        rules = [rules.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
+        verdicts = [rules.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
         print(f"- reward {sample['reward']:.2f}, {len(answer.split())} words after the guard's cuts, "
-              f"non-answer rule: {echo_guard.is_non_answer(answer, row['instruction'])}, rule verdicts {rules}")
+              f"non-answer rule: {echo_guard.is_non_answer(answer, row['instruction'])}, rule verdicts {verdicts}")
     print("the LLM half of the guard (does it answer the request?) vetoed a share "
           "echo_or_off_topic of these, less what the non-answer rule took (see the metrics row)")
     for sample in sorted(samples, key=lambda s: -s["reward"])[: args.top]:

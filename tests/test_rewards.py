@@ -1,4 +1,17 @@
-"""SEIF's two rewards on crafted outputs (SEIF.md, "Rewards (exact)")."""
+"""SEIF's two rewards on crafted outputs (SEIF.md, "Rewards (exact)").
+
+    Follower:    0 if the reply fails the format gate, else the mean of the Judger's 0/1
+                 verdicts over the instruction's constraints
+    Instructor:  0 if its reply fails the format gate or the JSON check, or the Filter rejects
+                 the set, or the frozen helper's answer is empty; else 1 - followed/n for the
+                 helper's answer
+
+The helper's answers and the Judger's and Filter's replies are canned (`fake_roles`, or
+conftest.fake_generate for one reply to every chat). Every reward here is computed with the
+default settings, SEIF's code, except in test_filter_checks_reject_gives_zero, which turns on the
+Filter's cheap checks (a departure). The rewards with the echo guard or rule checks are tested in
+beyond_seif/tests/ (test_echo_guard.py, test_rules.py).
+"""
 
 import json
 
@@ -8,17 +21,20 @@ import pytest
 
 import follower
 import instructor
+import reply_format
 import rollout
 from conftest import fake_generate
 from filter import FilterConfig
 from instructor import InstructorConfig
-from judger import JudgerConfig
+from judger import JudgerConfig, judge_messages
+from settings import BeyondSEIF
 
-# three verifiable constraints, each mapped to an IFEval rule; the answer below breaks only the first
+# three verifiable constraints; the answer below breaks only the first
 CONSTRAINTS = ["Do not use any commas in your response.",
                "Write your entire response in lowercase letters.",
                "Include the keyword 'river' in your response."]
 ANSWER = "the river is calm, and the boats are still"
+TWO_OF_THREE = ["It has a comma. Verdict: [[0]]", "All lowercase. Verdict: [[1]]", "It says river. Verdict: [[1]]"]
 SEED = "Describe a quiet morning."
 NO_LLM_FILTER = FilterConfig(llm=False)
 
@@ -27,8 +43,26 @@ def instructor_reply(answer_json):
     return f"<think> three checkable constraints </think><answer>{answer_json}</answer>"
 
 
+def three_constraints_reply(constraints=CONSTRAINTS):
+    return instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(constraints, 1)}))
+
+
 def verifiable_item():
     return {"seed": SEED, "mode": "verifiable", "expected_count": 3, "messages": []}
+
+
+def fake_roles(monkeypatch, replies):
+    """Make rollout.generate answer each role with its own canned replies, one per chat:
+    `replies` maps a call's desc ("helper answers", "judge", "filter") to a list of texts.
+    Returns the calls made, as (desc, chats)."""
+    calls = []
+
+    def generate(model, tokenizer, messages_list, **kwargs):
+        calls.append((kwargs["desc"], messages_list))
+        return SimpleNamespace(texts=replies[kwargs["desc"]][: len(messages_list)])
+
+    monkeypatch.setattr(rollout, "generate", generate)
+    return calls
 
 
 @pytest.fixture
@@ -37,27 +71,33 @@ def helper_answers(monkeypatch):
     return fake_generate(monkeypatch, [f"<think> ok </think><answer>{ANSWER}</answer>"] * 8)
 
 
-def instruction_row(constraints=CONSTRAINTS):
-    """A row of a round's instructions file: the seed with three rule-checked constraints."""
-    return instructor.instruction_row(1, "verifiable", SEED, instructor.constraint_dicts(constraints, "verifiable", SEED), 3)
+def instruction_row(constraints=CONSTRAINTS, departures=None):
+    """A row of a round's instructions file: the seed with its constraints (with rules on, as a
+    `rules` run writes it, each constraint also carries the IFEval rule it maps to)."""
+    return instructor.instruction_row(1, "verifiable", SEED,
+                                      instructor.constraint_dicts(constraints, "verifiable", SEED, departures), 3)
 
 
-def instructor_rewards(texts, filter_cfg=NO_LLM_FILTER):
+def instructor_rewards(texts, filter_cfg=NO_LLM_FILTER, departures=None):
     items = [verifiable_item() for _ in texts]
-    return instructor.rewards(None, None, items, texts, InstructorConfig(), JudgerConfig(), filter_cfg)
+    return instructor.rewards(None, None, items, texts, InstructorConfig(), JudgerConfig(), filter_cfg, departures)
 
 
-def test_instructor_gets_one_third_and_follower_two_thirds(helper_answers, monkeypatch):
-    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
-    rewards, info = instructor_rewards([reply])
+# --- the Instructor's reward -----------------------------------------------------------------
+
+def test_instructor_gets_one_third_and_follower_two_thirds(monkeypatch):
+    calls = fake_roles(monkeypatch, {"helper answers": [f"<think> ok </think><answer>{ANSWER}</answer>"],
+                                     "judge": TWO_OF_THREE})
+    rewards, info = instructor_rewards([three_constraints_reply()])
     assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3
-    assert info["format_pass"] == 1.0 and info["filter_pass"] == 1.0 and info["mapped_fraction"] == 1.0
+    assert info == {"format_pass": 1.0, "filter_pass": 1.0, "empty_answers": 0.0}  # no mapped_fraction: no rules
     # the helper saw exactly one evolved instruction (the seed, a newline, the constraints) as a
-    # plain user turn, with no system prompt, as in SEIF's reward code
-    (chats, _), = helper_answers
+    # plain user turn, with no system prompt, as in SEIF's reward code; the Judger then saw its
+    # answer with one constraint at a time
+    (_, chats), (desc, judged) = calls
     assert chats == [[{"role": "user", "content": SEED + "\n" + "\n".join(CONSTRAINTS)}]]
+    assert desc == "judge" and judged == [judge_messages(ANSWER, c) for c in CONSTRAINTS]
 
-    fake_generate(monkeypatch, ["It answers the request. Verdict: [[1]]"])  # the echo guard's verdict
     follower_rewards, _ = follower.rewards(None, None, [instruction_row()],
                                            [f"<think> hm </think><answer>{ANSWER}</answer>"], JudgerConfig())
     assert follower_rewards == [pytest.approx(2 / 3)]
@@ -86,159 +126,69 @@ def test_instructor_reward_is_zero_for_bad_format_or_json(reply, helper_answers)
     "<think> the helper is still thinking when the token budget runs out",  # cut off early
 ])
 def test_an_empty_helper_answer_pays_the_instructor_nothing(helper_answer, monkeypatch):
-    fake_generate(monkeypatch, [helper_answer])
-    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
-    rewards, info = instructor_rewards([reply])
+    calls = fake_roles(monkeypatch, {"helper answers": [helper_answer], "judge": ["Verdict: [[0]]"] * 3})
+    rewards, info = instructor_rewards([three_constraints_reply()])
     assert rewards == [0.0]  # every verdict on it would be 0, which once paid the maximum 1
     assert info["filter_pass"] == 1.0 and info["empty_answers"] == 1.0
+    assert [desc for desc, _ in calls] == ["helper answers"]  # nothing to judge
 
 
 def test_a_plain_answer_without_the_format_is_judged(monkeypatch):
-    fake_generate(monkeypatch, [ANSWER])  # the helper has no system prompt, so no think/answer
-    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
-    rewards, info = instructor_rewards([reply])
+    # the helper has no system prompt, so no think/answer
+    calls = fake_roles(monkeypatch, {"helper answers": [ANSWER], "judge": TWO_OF_THREE})
+    rewards, info = instructor_rewards([three_constraints_reply()])
     assert rewards == [pytest.approx(1 / 3)] and info["empty_answers"] == 0.0
+    assert calls[1][1] == [judge_messages(ANSWER, c) for c in CONSTRAINTS]
 
 
-def test_filter_reject_gives_zero(helper_answers):
-    duplicate = instructor_reply(json.dumps({"c1": CONSTRAINTS[0], "c2": CONSTRAINTS[0], "c3": CONSTRAINTS[1]}))
+def test_llm_filter_saying_conflict_gives_zero(monkeypatch):
+    calls = fake_roles(monkeypatch, {"filter": ["These cannot all hold. [[0]]"]})
+    rewards, info = instructor_rewards([three_constraints_reply()], FilterConfig(llm=True))
+    assert rewards == [0.0] and info["filter_pass"] == 0.0
+    assert [desc for desc, _ in calls] == ["filter"]  # a rejected set is not answered or judged
+
+
+def test_filter_checks_reject_gives_zero(helper_answers):
+    """Not SEIF: with beyond_seif.filter_checks the Filter's cheap checks reject a set first."""
+    duplicate = three_constraints_reply([CONSTRAINTS[0], CONSTRAINTS[0], CONSTRAINTS[1]])
     fifty = instructor_reply(json.dumps({f"c{i}": f"Mention the number {i}." for i in range(50)}))
-    too_long = instructor_reply(json.dumps({"c1": "a" * 5000, "c2": CONSTRAINTS[1], "c3": CONSTRAINTS[2]}))
-    rewards, info = instructor_rewards([duplicate, fifty, too_long])
+    too_long = three_constraints_reply(["a" * 5000, CONSTRAINTS[1], CONSTRAINTS[2]])
+    rewards, info = instructor_rewards([duplicate, fifty, too_long], departures=BeyondSEIF(filter_checks=True))
     assert rewards == [0.0, 0.0, 0.0]
     assert info["format_pass"] == 1.0 and info["filter_pass"] == 0.0
+    assert helper_answers == []
 
 
-def test_llm_filter_saying_conflict_gives_zero(helper_answers, monkeypatch):
-    fake_generate(monkeypatch, ["These cannot all hold. [[0]]"])
-    reply = instructor_reply(json.dumps({f"c{i}": c for i, c in enumerate(CONSTRAINTS, 1)}))
-    rewards, info = instructor_rewards([reply], FilterConfig(llm=True))
-    assert rewards == [0.0] and info["filter_pass"] == 0.0
-
+# --- the Follower's reward -------------------------------------------------------------------
 
 def test_follower_format_gate_and_unparseable_judge(monkeypatch):
     open_ended = {"constraints": [{"text": "Sound cheerful.", "ifeval_id": None, "kwargs": None}]}
     fake_generate(monkeypatch, ["It seems cheerful enough, I suppose."])
     rewards, info = follower.rewards(None, None, [open_ended, open_ended],
                                      ["Great day!", "<think> x </think><answer>Great day!</answer>"],
-                                     JudgerConfig(llm="generate", echo_guard=False))
+                                     JudgerConfig())
     assert rewards == [0.0, 0.0]  # no format; then a judge reply with no [[d]] = not followed
     assert info["format_pass"] == 0.5
 
 
+def test_seif_follower_reward_is_the_mean_llm_verdict_even_where_a_rule_could_check(monkeypatch):
+    """By default (no departures) the LLM judges every constraint, one a rule could check too."""
+    row = instruction_row(departures=BeyondSEIF(rules=True))  # a row as a `rules` run writes it
+    assert all(c["ifeval_id"] for c in row["constraints"])  # every constraint maps to a rule
+    # The rules would say [0, 1, 1] (the answer has a comma); the LLM's canned verdicts decide.
+    calls = fake_generate(monkeypatch, ["Verdict: [[1]]", "Verdict: [[0]]", "Verdict: [[0]]"])
+    rewards, info = follower.rewards(None, None, [row, row],
+                                     [f"<think> x </think><answer>{ANSWER}</answer>", ANSWER],
+                                     JudgerConfig())
+    assert rewards == [pytest.approx(1 / 3), 0.0]  # the second fails the format gate: not judged
+    (judged, _), = calls
+    assert judged == [judge_messages(ANSWER, c) for c in CONSTRAINTS]
+    assert info == {"format_pass": 0.5, "constraints_followed": pytest.approx(1 / 3)}
+    assert "echo_or_off_topic" not in info  # no echo guard
+
+
 def test_extract_answer_follows_the_seif_regex():
-    assert follower.extract_answer("<think>a\nb</think>\n<answer> hi </answer>") == "hi"
-    assert follower.extract_answer("  <think></think><answer>x</answer>\n") == "x"
-    assert follower.extract_answer("<answer>x</answer>") is None
-    assert follower.extract_answer("<think>a</think><answer>x</answer> extra") is None
-
-
-# --- the echo guard (not SEIF): an answer must answer, not repeat its instruction -----------
-
-GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
-
-
-def follower_reward(answer, judge_says, echo_guard=True, row=None):
-    """The Follower's reward and info for one answer; the LLM judge's replies are canned."""
-    calls = []
-    def judge(model, tokenizer, messages_list, **kwargs):
-        calls.append(messages_list)
-        return SimpleNamespace(texts=[judge_says] * len(messages_list))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rollout, "generate", judge)
-        rewards, info = follower.rewards(None, None, [row or instruction_row()],
-                                         [f"<think> x </think><answer>{answer}</answer>"],
-                                         JudgerConfig(echo_guard=echo_guard))
-    return rewards[0], info, calls
-
-
-@pytest.mark.parametrize("echo", [
-    "Include the keyword 'river' in your response.",  # a copied constraint passes the keyword rule
-    "include the keyword ‘river’ in your response",  # copied with other case and quotes
-    SEED + "\nInclude the keyword 'river' in your response.\nWrite your entire response in lowercase letters.",
-])
-def test_an_echoed_constraint_earns_nothing(echo):
-    unguarded, _, _ = follower_reward(echo.lower(), "Verdict: [[1]]", echo_guard=False)
-    assert unguarded > 0  # the hole: rules pay for copying the constraint
-    reward, info, _ = follower_reward(echo, "Verdict: [[1]]")  # even if the judge is fooled
-    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
-
-
-def test_a_real_answer_that_satisfies_the_constraints_keeps_full_credit():
-    reward, info, calls = follower_reward(GOOD_ANSWER, "It describes the morning. Verdict: [[1]]")
-    assert reward == 1.0 and info["echo_or_off_topic"] == 0.0
-    (chats,) = calls  # one LLM verdict: does the answer address the seed?
-    assert SEED in chats[0][0]["content"] and GOOD_ANSWER in chats[0][0]["content"]
-
-
-def test_an_answer_to_another_request_earns_nothing():
-    reward, info, _ = follower_reward(GOOD_ANSWER, "It is about something else. Verdict: [[0]]")
-    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
-    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]", echo_guard=False)[0] == 1.0
-
-
-@pytest.mark.parametrize("non_answer", [
-    "the river",  # too short to answer anything, though lowercase, comma-free and has "river"
-    "sure: a quiet morning, the keyword river, in lowercase, no commas",  # the request, restated
-    "Include the keyword 'river' in your response. ok river",  # an echo plus a scrap
-])
-def test_a_non_answer_earns_nothing_even_when_the_judge_says_yes(non_answer):
-    """The rule half of the guard: it does not depend on the judge model, which on SmolLM2 says
-    yes to every "does this answer the request?" question."""
-    assert follower_reward(non_answer.lower(), "Verdict: [[1]]", echo_guard=False)[0] > 0
-    reward, info, calls = follower_reward(non_answer, "Verdict: [[1]]")
-    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
-    assert calls == []  # ruled out before any LLM verdict is asked for
-
-
-def test_is_non_answer_on_answers_of_every_length():
-    instruction = SEED + "\nInclude the keyword 'river' in your response."
-    assert follower.is_non_answer("", instruction)
-    assert follower.is_non_answer("A quiet river morning.", instruction)  # 4 words
-    assert not follower.is_non_answer("Mist rose slowly off the river.", instruction)  # 6 words, 1 known
-    assert follower.is_non_answer("Describe a quiet morning, include the keyword river.", instruction)
-
-
-def test_is_non_answer_reads_words_in_any_script_and_skips_markers():
-    instruction = "Compose a poem about rain on a tin roof.\nAdd a postscript starting with P.S."
-    assert follower.is_non_answer("p.s. thoughts outside p.s", instruction)  # seen on Qwen, reward 1.0
-    assert not follower.is_non_answer("Rain taps the tin roof all night. P.S. Stay dry.", instruction)
-    # a right answer to "Respond only in Russian" or in Chinese is an answer
-    assert not follower.is_non_answer("Дождь стучит по жестяной крыше всю ночь.", instruction)
-    assert not follower.is_non_answer("雨整夜敲打着铁皮屋顶。", instruction)
-
-
-def test_a_judge_reply_without_a_verdict_does_not_veto_an_answer():
-    """Only a clear [[0]] takes an answer's credit away: a weak judge that runs out of tokens
-    before its verdict must not zero real answers (it did, on Qwen2.5-Coder-0.5B)."""
-    assert follower_reward(GOOD_ANSWER, "The answer talks about the morning and")[0] == 1.0
-    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]")[0] == 0.0
-
-
-TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
-PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
-
-
-@pytest.mark.parametrize("constraint, copied, own", [
-    (TITLE, "<<poem of joy>>\nthe morning is quiet and still by the river",
-     "<<a still morning>>\nthe morning is quiet and still by the river"),
-    (PLACEHOLDERS, "meet me by the river at [[address]] or [[ADDRESS]] when the morning is quiet",
-     "meet me by the river at [address] or [place] when the morning is quiet at [time]"),
-])
-def test_a_constraints_own_example_copied_into_the_answer_does_not_count(constraint, copied, own):
-    row = instruction_row([constraint])
-    assert row["constraints"][0]["ifeval_id"]  # rule-checked
-    assert follower_reward(copied, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # the hole
-    assert follower_reward(copied, "Verdict: [[1]]", row=row)[0] == 0.0
-    assert follower_reward(own, "Verdict: [[1]]", row=row)[0] == 1.0
-
-
-def test_a_reply_of_placeholders_is_a_non_answer():
-    row = instruction_row([PLACEHOLDERS])
-    spam = "[customer's name] [date] [customer's name] thanks [address] [phone] [email] [name]"
-    assert follower_reward(spam, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0
-    reward, info, calls = follower_reward(spam, "Verdict: [[1]]", row=row)
-    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0 and calls == []
-    assert follower.is_non_answer(spam, row["instruction"])
-    assert not follower.is_non_answer("Dear [name], the boats are back and the river is calm.",
-                                      row["instruction"])
+    assert reply_format.extract_answer("<think>a\nb</think>\n<answer> hi </answer>") == "hi"
+    assert reply_format.extract_answer("  <think></think><answer>x</answer>\n") == "x"
+    assert reply_format.extract_answer("<answer>x</answer>") is None
+    assert reply_format.extract_answer("<think>a</think><answer>x</answer> extra") is None

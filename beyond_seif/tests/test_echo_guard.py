@@ -1,0 +1,176 @@
+"""The echo guard (beyond_seif.echo_guard): an answer must answer, not repeat its instruction.
+
+Not SEIF. With `BeyondSEIF(echo_guard=True)` the Follower's reward judges each answer without
+verbatim copies of its instruction's lines and of its constraints' formatting examples
+(`guarded_answer`), gives 0 to a non-answer by rule (`is_non_answer`), and gives 0 to an answer the
+Judger clearly says does not respond to its request (`addresses_request`, one more LLM verdict).
+
+The rewards below judge with rules too (`rules=True`: the helper model is None, and every
+constraint in these rows maps to an IFEval rule), so the only LLM verdict asked for is the
+guard's own, canned.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+import follower
+import instructor
+import rollout
+from beyond_seif import echo_guard
+from conftest import fake_generate
+from judger import JudgerConfig
+from settings import BeyondSEIF
+
+CONSTRAINTS = ["Do not use any commas in your response.",
+               "Write your entire response in lowercase letters.",
+               "Include the keyword 'river' in your response."]
+SEED = "Describe a quiet morning."
+GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
+TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
+PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
+
+
+def instruction_row(constraints=CONSTRAINTS):
+    """A row of a round's instructions file: the seed with rule-checked constraints."""
+    mapped = instructor.constraint_dicts(constraints, "verifiable", SEED, BeyondSEIF(rules=True))
+    return instructor.instruction_row(1, "verifiable", SEED, mapped, len(constraints))
+
+
+def follower_reward(answer, judge_says, echo_guard=True, row=None):
+    """The Follower's reward and info for one answer; the LLM judge's replies are canned."""
+    calls = []
+    def judge(model, tokenizer, messages_list, **kwargs):
+        calls.append(messages_list)
+        return SimpleNamespace(texts=[judge_says] * len(messages_list))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollout, "generate", judge)
+        rewards, info = follower.rewards(None, None, [row or instruction_row()],
+                                         [f"<think> x </think><answer>{answer}</answer>"], JudgerConfig(),
+                                         BeyondSEIF(rules=True, echo_guard=echo_guard))
+    return rewards[0], info, calls
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+def test_strip_echoes_cuts_copies_of_the_instructions_lines():
+    lines = [SEED, "Include the keyword 'river' in your response."]
+    assert echo_guard.strip_echoes("include the keyword ‘river’ in your  response! The river sleeps.",
+                                   lines) == "The river sleeps."  # any case, spacing, quotes, end mark
+    assert echo_guard.strip_echoes("The river sleeps in the keyword.", lines) == "The river sleeps in the keyword."
+
+
+def test_strip_examples_cuts_the_formatting_examples_a_constraint_gives():
+    assert echo_guard.strip_examples("<<Poem of Joy>>\nrain on the roof", [TITLE]) == "rain on the roof"
+    assert echo_guard.strip_examples("<<rain>>\nrain on the roof", [TITLE]) == "<<rain>>\nrain on the roof"
+    # "[[address]]" less "[address]" leaves no empty "[]" for a placeholder rule to count
+    assert echo_guard.strip_examples("at [[address]] now", [PLACEHOLDERS]) == "at  now"
+
+
+def test_guarded_answer_cuts_both():
+    row = instruction_row([TITLE])
+    answer = f"{TITLE}\n<<poem of joy>>\nthe morning is quiet"
+    assert echo_guard.guarded_answer(answer, row) == "the morning is quiet"
+
+
+def test_addresses_request_vetoes_only_a_clear_no(monkeypatch):
+    calls = fake_generate(monkeypatch, ["It does. Verdict: [[1]]", "Off topic. Verdict: [[0]]",
+                                        "The answer talks about"])  # cut off before its verdict
+    pairs = [("a calm river morning", SEED), ("my cat likes fish", SEED), ("the mist lifts slowly", SEED),
+             ("  ", SEED)]
+    assert echo_guard.addresses_request(None, None, pairs, JudgerConfig(), BeyondSEIF(echo_guard=True)) == [
+        1.0, 0.0, 1.0, 0.0]  # an empty answer addresses nothing, and is not asked about
+    (chats, _), = calls
+    assert len(chats) == 3
+    assert echo_guard.ADDRESSES_REQUEST.format(request=SEED) in chats[0][0]["content"]
+
+
+# --- the Follower's reward with the guard on ---------------------------------------------------
+
+@pytest.mark.parametrize("echo", [
+    "Include the keyword 'river' in your response.",  # a copied constraint passes the keyword rule
+    "include the keyword ‘river’ in your response",  # copied with other case and quotes
+    SEED + "\nInclude the keyword 'river' in your response.\nWrite your entire response in lowercase letters.",
+])
+def test_an_echoed_constraint_earns_nothing(echo):
+    unguarded, info, _ = follower_reward(echo.lower(), "Verdict: [[1]]", echo_guard=False)
+    assert unguarded > 0  # the hole: rules pay for copying the constraint
+    assert "echo_or_off_topic" not in info  # the guard is off
+    reward, info, _ = follower_reward(echo, "Verdict: [[1]]")  # even if the judge is fooled
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+
+
+def test_a_real_answer_that_satisfies_the_constraints_keeps_full_credit():
+    reward, info, calls = follower_reward(GOOD_ANSWER, "It describes the morning. Verdict: [[1]]")
+    assert reward == 1.0 and info["echo_or_off_topic"] == 0.0
+    (chats,) = calls  # one LLM verdict: does the answer address the seed?
+    assert SEED in chats[0][0]["content"] and GOOD_ANSWER in chats[0][0]["content"]
+
+
+def test_an_answer_to_another_request_earns_nothing():
+    reward, info, _ = follower_reward(GOOD_ANSWER, "It is about something else. Verdict: [[0]]")
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]", echo_guard=False)[0] == 1.0
+
+
+@pytest.mark.parametrize("non_answer", [
+    "the river",  # too short to answer anything, though lowercase, comma-free and has "river"
+    "sure: a quiet morning, the keyword river, in lowercase, no commas",  # the request, restated
+    "Include the keyword 'river' in your response. ok river",  # an echo plus a scrap
+])
+def test_a_non_answer_earns_nothing_even_when_the_judge_says_yes(non_answer):
+    """The rule half of the guard: it does not depend on the judge model, which on SmolLM2 says
+    yes to every "does this answer the request?" question."""
+    assert follower_reward(non_answer.lower(), "Verdict: [[1]]", echo_guard=False)[0] > 0
+    reward, info, calls = follower_reward(non_answer, "Verdict: [[1]]")
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0
+    assert calls == []  # ruled out before any LLM verdict is asked for
+
+
+def test_is_non_answer_on_answers_of_every_length():
+    instruction = SEED + "\nInclude the keyword 'river' in your response."
+    assert echo_guard.is_non_answer("", instruction)
+    assert echo_guard.is_non_answer("A quiet river morning.", instruction)  # 4 words
+    assert not echo_guard.is_non_answer("Mist rose slowly off the river.", instruction)  # 6 words, 1 known
+    assert echo_guard.is_non_answer("Describe a quiet morning, include the keyword river.", instruction)
+
+
+def test_is_non_answer_reads_words_in_any_script_and_skips_markers():
+    instruction = "Compose a poem about rain on a tin roof.\nAdd a postscript starting with P.S."
+    assert echo_guard.is_non_answer("p.s. thoughts outside p.s", instruction)  # seen on Qwen, reward 1.0
+    assert not echo_guard.is_non_answer("Rain taps the tin roof all night. P.S. Stay dry.", instruction)
+    # a right answer to "Respond only in Russian" or in Chinese is an answer
+    assert not echo_guard.is_non_answer("Дождь стучит по жестяной крыше всю ночь.", instruction)
+    assert not echo_guard.is_non_answer("雨整夜敲打着铁皮屋顶。", instruction)
+
+
+def test_a_judge_reply_without_a_verdict_does_not_veto_an_answer():
+    """Only a clear [[0]] takes an answer's credit away: a weak judge that runs out of tokens
+    before its verdict must not zero real answers (it did, on Qwen2.5-Coder-0.5B)."""
+    assert follower_reward(GOOD_ANSWER, "The answer talks about the morning and")[0] == 1.0
+    assert follower_reward(GOOD_ANSWER, "Verdict: [[0]]")[0] == 0.0
+
+
+@pytest.mark.parametrize("constraint, copied, own", [
+    (TITLE, "<<poem of joy>>\nthe morning is quiet and still by the river",
+     "<<a still morning>>\nthe morning is quiet and still by the river"),
+    (PLACEHOLDERS, "meet me by the river at [[address]] or [[ADDRESS]] when the morning is quiet",
+     "meet me by the river at [address] or [place] when the morning is quiet at [time]"),
+])
+def test_a_constraints_own_example_copied_into_the_answer_does_not_count(constraint, copied, own):
+    row = instruction_row([constraint])
+    assert row["constraints"][0]["ifeval_id"]  # rule-checked
+    assert follower_reward(copied, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # the hole
+    assert follower_reward(copied, "Verdict: [[1]]", row=row)[0] == 0.0
+    assert follower_reward(own, "Verdict: [[1]]", row=row)[0] == 1.0
+
+
+def test_a_reply_of_placeholders_is_a_non_answer():
+    row = instruction_row([PLACEHOLDERS])
+    spam = "[customer's name] [date] [customer's name] thanks [address] [phone] [email] [name]"
+    assert follower_reward(spam, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0
+    reward, info, calls = follower_reward(spam, "Verdict: [[1]]", row=row)
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0 and calls == []
+    assert echo_guard.is_non_answer(spam, row["instruction"])
+    assert not echo_guard.is_non_answer("Dear [name], the boats are back and the river is calm.",
+                                        row["instruction"])
