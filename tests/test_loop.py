@@ -3,7 +3,10 @@
 A random model never writes a valid Instructor reply, so the round's instructions are canned
 (`instructor.generate` is replaced); everything else runs for real: Instructor GRPO with its
 reward, the Filter, Follower GRPO judged by IFEval rules, checkpoints, metrics and the helper
-schedule H_1 = base, H_2 = F_1.
+schedule H_1 = base, H_2 = F_1. The run turns on the departures this test was written for
+(beyond_seif: rule checks, the echo guard, the score judge and the Filter's cheap checks), so the
+canned constraints carry IFEval ids and the duplicated set is removed by the cheap checks;
+tests/test_seif_preset.py runs the loop with every departure off.
 """
 
 import json
@@ -13,20 +16,30 @@ import pytest
 import instructor
 import loop
 from data import UserError, read_jsonl
+from settings import BeyondSEIF
 
 CANNED_CONSTRAINTS = ["Do not use any commas in your response.",
                       "Write your entire response in lowercase letters.",
                       "Include the keyword 'river' in your response."]
 
 
-def canned_generate(model, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64):
+def canned_generate(model, tokenizer, seeds, round_index, cfg, rng, max_new_tokens=512, batch_size=64,
+                    departures=None):
     rows = [{"round": round_index, "mode": "verifiable", "seed": seed, "expected_count": 3,
-             "constraints": instructor.constraint_dicts(CANNED_CONSTRAINTS, "verifiable", seed),
+             "constraints": instructor.constraint_dicts(CANNED_CONSTRAINTS, "verifiable", seed,
+                                                        departures=BeyondSEIF(rules=True)),
              "instruction": instructor.evolved_instruction(
                  seed, [{"text": text} for text in CANNED_CONSTRAINTS])}
             for seed in seeds]
     rows.append({**rows[0], "seed": "duplicated constraints", "constraints": rows[0]["constraints"][:1] * 3})
     return rows, {"sampled": len(seeds) + 1, "unparsed": 0, "wrong_count": 0}
+
+
+# the departures from SEIF's code these tests were written with (all were on by default before
+# they moved into beyond_seif/, the score judge was asked for): rule checks, the echo guard, the
+# one-pass score judge and the Filter's cheap checks
+DEPARTURES = ["beyond_seif.rules=true", "beyond_seif.echo_guard=true", "beyond_seif.score_judge=true",
+              "beyond_seif.filter_checks=true"]
 
 
 def tiny_settings(model_dir, tmp_path):
@@ -37,7 +50,8 @@ def tiny_settings(model_dir, tmp_path):
         "instructor_grpo.prompts_per_update=1", "instructor_grpo.max_new_tokens=8",
         "follower_grpo.group_size=2", "follower_grpo.prompts_per_step=2",
         "follower_grpo.prompts_per_update=1", "follower_grpo.max_new_tokens=8",
-        "instructor.answer_max_new_tokens=8", "judger.llm=score", "filter.llm=false",
+        "instructor.answer_max_new_tokens=8", "filter.llm=false",
+        *DEPARTURES,
     ])
     return loop.settings_from(args)
 
@@ -57,6 +71,8 @@ def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch, capsys):
             assert (round_dir / name).exists(), name
         report = json.loads((round_dir / "filter_report.json").read_text())
         assert report["total"] == 5 and report["kept"] == 4 and report["removed"]["duplicate"] == 1
+        # with rule checks on, every canned constraint is one an IFEval rule checks
+        assert report["mapped_to_ifeval"] == {"verifiable_constraints": 15, "mapped": 15, "mapped_fraction": 1.0}
         assert len(read_jsonl(round_dir / "instructions.jsonl")) == 4
     # stages: I_1 and F_1 are judged by the base model, I_2 and F_2 by F_1
     assert helpers == [tiny_model_dir, tiny_model_dir, str(run_dir / "round_1" / "follower"),
@@ -66,7 +82,8 @@ def test_two_rounds_end_to_end(tiny_model_dir, tmp_path, monkeypatch, capsys):
     assert steps == [("instructor", 1), ("follower", 1), ("instructor", 2), ("follower", 2)]
     follower_row = next(m for m in metrics if m["role"] == "follower")
     for key in ("reward_mean", "reward_std", "zero_std_groups", "format_pass", "kl", "clip_low",
-                "clip_high", "completion_len_mean", "rollout_tokens_per_s", "step_time"):
+                "clip_high", "completion_len_mean", "rollout_tokens_per_s", "step_time",
+                "echo_or_off_topic"):  # the echo guard's count, logged only with beyond_seif.echo_guard
         assert key in follower_row, key
     # every sample of every GRPO step is kept with its reward, to read what the reward paid for
     samples = read_jsonl(run_dir / "round_1" / "follower_samples.jsonl")

@@ -28,7 +28,7 @@ import rollout
 from conftest import SHARED
 from data import UserError, read_jsonl, write_json
 from settings import apply_override, flat_settings
-from test_loop import canned_generate, no_network, tiny_settings
+from test_loop import DEPARTURES, canned_generate, no_network, tiny_settings
 
 WORKER = Path(__file__).resolve().parent / "loop_worker.py"
 TIMING_KEYS = {"step_time", "rollout_time", "update_time", "rollout_tokens_per_s", "update_tokens_per_s"}
@@ -42,7 +42,7 @@ def loop_command(model_dir, runs_dir):
                 "follower_grpo.group_size=2", "follower_grpo.prompts_per_step=2",
                 "follower_grpo.prompts_per_update=1", "follower_grpo.max_new_tokens=24",
                 "follower_grpo.checkpoint_every=1",
-                "instructor.answer_max_new_tokens=8", "judger.llm=score", "filter.llm=false"]
+                "instructor.answer_max_new_tokens=8", "filter.llm=false", *DEPARTURES]
     return [sys.executable, str(WORKER), "--model", model_dir, "--name", "run"] + [
         part for s in settings for part in ("--set", s)]
 
@@ -138,7 +138,8 @@ ROUND_1 = ["round_0/eval", "round_1/instructor", "round_1/instructions", "round_
     (["round_1/instructor"], "loop.seed=1", "loop.seed"),
     (["round_1/instructor"], "loop.eval_limit=50", None),  # no evaluation finished yet
     (["round_1/instructor"], "instructor_grpo.micro_batch_size=1", None),  # a memory knob
-    (ROUND_1, "judger.llm=generate", "judger.llm"),
+    (ROUND_1, "beyond_seif.score_judge=false", "beyond_seif.score_judge"),
+    (ROUND_1, "beyond_seif.rules=false", "beyond_seif.rules"),
     (ROUND_1, "loop.rounds=2", None),  # more rounds continue a finished run
 ])
 def test_a_restart_refuses_changes_to_finished_stages(tmp_path, monkeypatch, done, change, refused):
@@ -150,9 +151,10 @@ def test_a_restart_refuses_changes_to_finished_stages(tmp_path, monkeypatch, don
     monkeypatch.setattr(rollout, "load", lambda *args, **kwargs: (_ for _ in ()).throw(Loaded()))
     monkeypatch.setattr(evaluate, "_download_ifeval", no_network)
     if refused:
-        with pytest.raises(UserError, match=f"stages made with other settings: {refused} was ") as error:
+        with pytest.raises(UserError, match=f"stages made with other settings \\({refused} was ") as error:
             loop.run(settings)
         assert "\n" not in str(error.value)
+        assert f"to resume it add --set {refused}=" in str(error.value)  # names the value to go back to
         assert files(run_dir) == before  # refused before anything is written
     else:
         with pytest.raises(Loaded):

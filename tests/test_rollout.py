@@ -6,6 +6,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 import rollout
+import speedups
 from conftest import boost_token
 from data import UserError
 from grpo import completion_logprobs
@@ -55,10 +56,10 @@ def test_no_eos_means_the_whole_length_counts(tiny_model):
 def test_generate_restores_training_mode_and_checkpointing(tiny_model):
     model, tokenizer = tiny_model
     model.train()
-    rollout.set_checkpointing(model, True)
+    speedups.set_checkpointing(model, True)
     rollout.generate(model, tokenizer, CHATS[:1], max_new_tokens=3)
     assert model.training
-    assert rollout.set_checkpointing(model, False) is True  # it was back on
+    assert speedups.set_checkpointing(model, False) is True  # it was back on
 
 
 def test_greedy_generation_is_deterministic(tiny_model):
@@ -167,7 +168,7 @@ def test_shared_prompts_with_gradient_checkpointing_match_too(tiny_model):
     batch = (rollouts.input_ids, rollouts.attention_mask, rollouts.completion_mask)
     plain = completion_logprobs(model, *batch, share_prompts=False).detach()
     model.train()
-    rollout.set_checkpointing(model, True)
+    speedups.set_checkpointing(model, True)
     for grad in (False, True):  # no-grad passes share; with gradients it runs unshared
         with torch.set_grad_enabled(grad):
             logprobs = completion_logprobs(model, *batch)

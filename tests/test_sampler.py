@@ -9,6 +9,7 @@ from accelerate import Accelerator
 
 import grpo
 import rollout
+import speedups
 from conftest import boost_token
 from grpo import completion_logprobs
 from settings import check
@@ -41,12 +42,12 @@ def test_sampler_logprobs_are_those_each_token_was_sampled_with(tiny_model, gree
 
 def test_the_bf16_copy_follows_the_master_weights_after_every_update(tiny_model, monkeypatch):
     model, tokenizer = tiny_model
-    sampler = rollout.rollout_copy(model, "bf16")
+    sampler = speedups.rollout_copy(model, "bf16")
     assert sampler is not model and all(p.dtype == torch.bfloat16 for p in sampler.parameters())
     assert sampler.model.rotary_emb.inv_freq.dtype == torch.float32  # buffers keep their precision
-    assert rollout.rollout_copy(model, "policy") is model
-    assert rollout.rollout_copy(model, "auto") is model  # on CPU
-    refreshed, real_refresh = [], rollout.refresh_copy
+    assert speedups.rollout_copy(model, "policy") is model
+    assert speedups.rollout_copy(model, "auto") is model  # on CPU
+    refreshed, real_refresh = [], speedups.refresh_copy
 
     def refresh(copy, source):  # after each optimizer update: the copy equals the new weights
         real_refresh(copy, source)
@@ -54,7 +55,7 @@ def test_the_bf16_copy_follows_the_master_weights_after_every_update(tiny_model,
         for target, master in zip(copy.parameters(), source.parameters()):
             assert torch.equal(target, master.detach().to(torch.bfloat16))
 
-    monkeypatch.setattr(rollout, "refresh_copy", refresh)
+    monkeypatch.setattr(speedups, "refresh_copy", refresh)
     torch.manual_seed(0)
     rollouts = rollout.generate(sampler, tokenizer, CHATS[:2], group_size=4, max_new_tokens=6)
     cfg = grpo.GRPOConfig(group_size=4, prompts_per_step=2, prompts_per_update=1, micro_batch_size=4,

@@ -9,7 +9,7 @@ from accelerate import Accelerator
 import grpo
 import instructor
 import rollout
-from settings import LoopConfig, read_seeds
+from settings import BeyondSEIF, LoopConfig, read_seeds
 
 
 def test_one_grpo_step_on_smollm2(smollm2):
@@ -99,23 +99,25 @@ def test_demo_preset_first_instructor_step_produces_rewards(smollm2, tmp_path, m
 
 def test_the_demo_instructor_prompt_gets_rule_checked_sets_from_smollm2(smollm2):
     """SEIF's verifiable prompt gets no usable reply from this 135M model; the demo's short
-    prompt after worked examples does, through SEIF's strict format gate, at the demo's
-    sampling temperature. Usable: three constraints, each checked by an IFEval rule."""
-    import filter as conflict_filter
+    prompt after worked examples (beyond_seif.demo_prompt) does, through SEIF's strict format
+    gate, at the demo's sampling temperature. Usable: three constraints, each checked by an IFEval
+    rule (rule mapping, the Filter's cheap checks and rules_only on, as in the demo)."""
+    from beyond_seif import filter_checks
 
     model, tokenizer = smollm2
     seeds = read_seeds(LoopConfig(max_seeds=4))
     usable = {}
     for prompt in ("seif", "short"):
-        cfg = instructor.InstructorConfig(verifiable_fraction=1.0, verifiable_prompt=prompt)
-        items = instructor.training_items(seeds, cfg, random.Random(0))
+        departures = BeyondSEIF(rules=True, filter_checks=True, rules_only=True, demo_prompt=prompt == "short")
+        cfg = instructor.InstructorConfig(verifiable_fraction=1.0)
+        items = instructor.training_items(seeds, cfg, random.Random(0), departures)
         torch.manual_seed(0)
         texts = rollout.generate(model, tokenizer, [item["messages"] for item in items], group_size=2,
                                  max_new_tokens=96, temperature=0.7).texts
-        sets = [instructor.parse_constraints(text) for text in texts]
+        sets = [instructor.parse_constraints(text, departures) for text in texts]
         usable[prompt] = sum(
-            constraints is not None and conflict_filter.deterministic_reason(
-                instructor.constraint_dicts(constraints, "verifiable", seeds[i // 2]), 3,
-                conflict_filter.FilterConfig(rules_only=True)) is None
+            constraints is not None and filter_checks.reason(
+                instructor.constraint_dicts(constraints, "verifiable", seeds[i // 2], departures), 3,
+                departures) is None
             for i, constraints in enumerate(sets))
     assert usable["seif"] == 0 and usable["short"] >= 2, usable
