@@ -103,10 +103,11 @@ def parse_constraints(text, departures=None):
     The answer must be a JSON object whose values are strings ({"c1": "...", ...}), or a JSON
     list of strings. Counting and length limits are the Filter's job.
     """
-    answer = reply_format.extract_answer(text)
     if departures and departures.lenient_instructor:
         from beyond_seif import demo_prompt
         answer = demo_prompt.first_json_object(text)
+    else:
+        answer = reply_format.extract_answer(text)
     if answer is None:
         return None
     try:

@@ -143,3 +143,19 @@ def fake_generate(monkeypatch, canned_texts):
 
     monkeypatch.setattr(rollout, "generate", generate)
     return calls
+
+
+@pytest.fixture
+def fooled_judge(monkeypatch):
+    """The LLM judge says "yes" to everything, so only the format gate (and the departures that
+    are on) stand between a reply and its reward. Returns the (answer, constraint) pairs asked."""
+    import judger
+
+    asked = []
+
+    def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
+        asked.extend(answer_constraint_texts)
+        return [1.0] * len(answer_constraint_texts)
+
+    monkeypatch.setattr(judger, "llm_verdicts", llm_verdicts)
+    return asked

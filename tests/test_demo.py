@@ -6,11 +6,8 @@ without SEIF's format earns 0 however the judge would rate it."""
 import argparse
 import random
 
-import pytest
-
 import follower
 import instructor
-import judger
 import loop
 import reply_format
 from settings import BeyondSEIF
@@ -22,20 +19,6 @@ GOOD_ANSWER = "the morning is quiet today and the river is still"  # no commas, 
 
 def settings_for(preset):
     return loop.settings_from(argparse.Namespace(preset=preset, model=None, helper=None, seeds=None, name=None, set=[]))
-
-
-@pytest.fixture
-def fooled_judge(monkeypatch):
-    """The LLM judge says "yes" to everything, so only the format gate stands between a reply and
-    its reward."""
-    asked = []
-
-    def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
-        asked.extend(answer_constraint_texts)
-        return [1.0] * len(answer_constraint_texts)
-
-    monkeypatch.setattr(judger, "llm_verdicts", llm_verdicts)
-    return asked
 
 
 def test_the_demo_departures_are_off_outside_the_demo():

@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[2] / "tests")]
 
-from conftest import smollm2, tiny_model, tiny_model_dir, tiny_tokenizer  # noqa: E402,F401  (fixtures)
+from conftest import fooled_judge, smollm2, tiny_model, tiny_model_dir, tiny_tokenizer  # noqa: E402,F401  (fixtures)

@@ -13,7 +13,6 @@ import pytest
 
 import follower
 import instructor
-import judger
 import loop
 import reply_format
 from beyond_seif import demo_prompt
@@ -39,20 +38,6 @@ def instruction_row(constraints=CONSTRAINTS):
     return instructor.instruction_row(1, "verifiable", SEED,
                                       instructor.constraint_dicts(constraints, "verifiable", SEED, DEMO),
                                       len(constraints))
-
-
-@pytest.fixture
-def fooled_judge(monkeypatch):
-    """The LLM judge says "yes" to everything, as SmolLM2 in score mode nearly always does; so
-    only the rule checks and the echo guard's verbatim cut stand between a reply and its reward."""
-    asked = []
-
-    def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
-        asked.extend(answer_constraint_texts)
-        return [1.0] * len(answer_constraint_texts)
-
-    monkeypatch.setattr(judger, "llm_verdicts", llm_verdicts)
-    return asked
 
 
 def test_the_demo_turns_on_its_departures():
