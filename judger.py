@@ -8,10 +8,11 @@ worked examples. It sees the ANSWER and ONE constraint, never the seed instructi
 short analysis and ends with `[[1]]` (satisfied) or `[[0]]` (not). Anything that is not a clear
 `[[1]]` counts as 0, and so does an empty answer.
 
-Two departures plug in here, both off by default (settings.BeyondSEIF): `rules`, a constraint
-that states one IFEval rule is checked by that rule instead of the LLM (beyond_seif/rules.py),
-and `score_judge`, P([[1]]) from one forward pass instead of a generated analysis
-(beyond_seif/score_judge.py).
+Three departures plug in here, all off by default (settings.BeyondSEIF): `rules`, a constraint
+that states one IFEval rule is checked by that rule instead of the LLM (beyond_seif/rules.py);
+`score_judge`, P([[1]]) from one forward pass instead of a generated analysis
+(beyond_seif/score_judge.py); and `calibrated_judge`, that P([[1]]) cut where the batch's rule
+verdicts put the threshold (beyond_seif/calibrated_judge.py).
 
 Reads: (answer, constraint) pairs in memory. Writes: nothing; `judge` returns the verdicts.
 
@@ -129,6 +130,14 @@ def judge(model, tokenizer, pairs, cfg=None, departures=None):
         for index, verdict in checked.items():
             verdicts[index] = verdict
         answered = [index for index in answered if index not in checked]
+        if departures.calibrated_judge:  # the LLM's threshold fitted on this batch's rule verdicts
+            from beyond_seif import calibrated_judge
+            results, _ = calibrated_judge.verdicts(
+                model, tokenizer, [(pairs[i][0].strip(), pairs[i][1]["text"], v) for i, v in checked.items()],
+                [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered], judge_messages, cfg.batch_size)
+            for index, verdict in zip(answered, results):
+                verdicts[index] = verdict
+            answered = []
     if answered:
         results = llm_verdicts(model, tokenizer, [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered],
                                cfg, departures)

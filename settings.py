@@ -61,6 +61,7 @@ class BeyondSEIF:
     demo_prompt: bool = False  # the Instructor's verifiable mode: a short prompt after two worked examples
     lenient_instructor: bool = False  # an Instructor reply's first {...} is read, with or without the format
     lenient_follower: bool = False  # a Follower reply without <think>/<answer> is judged as a whole
+    calibrated_judge: bool = False  # needs rules: P([[1]]) thresholded where the batch's rule verdicts say
 
 
 def read_seeds(loop_cfg):
@@ -171,6 +172,10 @@ def check(settings):
                     ok = False
                 if not ok:
                     raise UserError(f"{section}.{name} is {value!r}: it must be {allowed}")
+    departures = getattr(settings, "beyond_seif", None)
+    if departures and departures.calibrated_judge and not departures.rules:
+        raise UserError("beyond_seif.calibrated_judge needs beyond_seif.rules=true: its threshold is fitted "
+                        "on the rule verdicts")
     for section in (s for s in GRPO_SECTIONS if hasattr(settings, s)):
         cfg = getattr(settings, section)
         if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates

@@ -1,0 +1,90 @@
+"""The calibrated judge: P([[1]]) thresholded where the batch's own rule verdicts put the cut."""
+
+import pytest
+
+import judger
+from beyond_seif import calibrated_judge, score_judge
+from conftest import fake_generate
+from data import UserError
+from settings import BeyondSEIF, check
+
+CALIBRATED = BeyondSEIF(rules=True, calibrated_judge=True)
+LOWERCASE = {"text": "Write in lowercase letters.", "ifeval_id": "change_case:english_lowercase", "kwargs": {}}
+TONE = {"text": "Use a friendly tone."}  # no rule checks this: the calibrated LLM does
+
+
+def test_a_yes_saying_judge_gets_its_threshold_raised():
+    # the judge's P([[1]]) is high for everything, but higher where the rule says followed
+    followed, not_followed = [0.90, 0.95, 0.97], [0.80, 0.85, 0.88]
+    threshold = calibrated_judge.fit_threshold(followed + not_followed, [1, 1, 1, 0, 0, 0])
+    assert 0.88 < threshold < 0.90
+
+
+def test_an_unsure_judge_gets_its_threshold_lowered():
+    threshold = calibrated_judge.fit_threshold([0.30, 0.35, 0.40, 0.10, 0.15, 0.20], [1, 1, 1, 0, 0, 0])
+    assert 0.20 < threshold < 0.30
+
+
+def test_too_few_labels_of_a_kind_keep_the_plain_cut():
+    assert calibrated_judge.fit_threshold([0.9, 0.8, 0.7, 0.6], [1, 1, 1, 0]) == 0.5
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """llm_score that returns each answer's made-up P([[1]]) (the answer is a number), and records
+    what it was asked."""
+    asked = []
+
+    def llm_score(model, tokenizer, chats, batch_size):
+        asked.extend(chats)
+        return [float(chat[-1]["content"].split("ANSWER:\n<<<\n")[-1].split("\n")[0].split()[-1]) for chat in chats]
+
+    monkeypatch.setattr(score_judge, "llm_score", llm_score)
+    return asked
+
+
+def test_the_threshold_comes_only_from_rule_checked_pairs(scored):
+    # rule-checked answers: lowercase ones follow (P 0.90-0.97), capitalised ones do not (P 0.80-0.88)
+    lowercase, capitalised = "the river runs past the old mill", "The River Runs Past The Old Mill"
+    labelled = [(f"{lowercase} {p}", LOWERCASE) for p in (0.90, 0.95, 0.97)] + \
+               [(f"{capitalised} {p}", LOWERCASE) for p in (0.80, 0.85, 0.88)]
+    unlabelled = [("friendly 0.83", TONE), ("friendly 0.893", TONE)]
+    verdicts = judger.judge(None, None, labelled + unlabelled, departures=CALIBRATED)
+    assert verdicts[:6] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]  # the rules decide their own pairs
+    assert verdicts[6:] == [0.0, 1.0]  # cut at 0.89, not at 0.5 (where both would be 1)
+    # the unlabelled pairs' own scores never move the cut: extreme ones change nothing
+    extremes = [("friendly 0.01", TONE), ("friendly 0.02", TONE), ("friendly 0.03", TONE)]
+    assert judger.judge(None, None, labelled + unlabelled + extremes, departures=CALIBRATED)[6:8] == [0.0, 1.0]
+
+
+def test_without_rule_checked_pairs_the_cut_is_the_plain_one(scored):
+    assert judger.judge(None, None, [("friendly 0.6", TONE), ("friendly 0.4", TONE)], departures=CALIBRATED) == [1.0, 0.0]
+
+
+def test_off_the_verdicts_are_seifs_generated_ones(monkeypatch, scored):
+    calls = fake_generate(monkeypatch, ["Friendly enough. Verdict: [[1]]", "No. Verdict: [[0]]"])
+    verdicts = judger.judge(None, None, [("friendly 0.1", TONE), ("friendly 0.9", TONE)])
+    assert verdicts == [1.0, 0.0] and len(calls) == 1 and not scored  # generated, never scored
+
+
+def test_it_needs_the_rules_departure():
+    class Settings:
+        beyond_seif = BeyondSEIF(calibrated_judge=True)
+    with pytest.raises(UserError, match="calibrated_judge needs beyond_seif.rules"):
+        check(Settings())
+
+
+def test_the_measurement_fits_on_one_half_and_measures_on_the_other():
+    import sys
+
+    from conftest import REPO, SHARED
+    if not (SHARED / "ifeval" / "gpt4_official_strict.jsonl").exists():
+        pytest.skip("needs ../shared/ifeval")
+    sys.path.insert(0, str(REPO / "bench"))
+    import calibration
+
+    half_a, half_b = calibration.ifeval_set(positives=175, seed=0)
+    keys = lambda half: {(p["key"], p["instruction_id"], p["constraint"]) for p in half}  # noqa: E731
+    assert not keys(half_a) & keys(half_b) and len(half_a) + len(half_b) >= 300
+    assert sum(1 - p["strict"] for p in half_a + half_b) == 135  # every not-followed pair is in
+    assert calibration.ifeval_set(positives=175, seed=0) == (half_a, half_b)  # reproducible
