@@ -259,11 +259,13 @@ def settings_changes(run_dir, settings, started):
     if not (run_dir / "settings.json").exists():
         return {}
     recorded, current = recorded_settings(run_dir), flat_settings(dataclasses.asdict(settings))
+    # a field added to the code since the folder was made was, in effect, at its default then
+    defaults = flat_settings(dataclasses.asdict(type(settings)()))
+    recorded = {**{name: value for name, value in defaults.items() if name not in recorded}, **recorded}
     changed = {name: [recorded.get(name), value] for name, value in current.items()
                if recorded.get(name) != value}
     behind = set().union(*(fields_behind(stage_name, current) for stage_name in started))
-    # a field the run folder does not know yet (added to the code since) cannot be compared
-    conflicts = sorted(name for name in changed if name in behind and name in recorded)
+    conflicts = sorted(name for name in changed if name in behind)
     if conflicts:
         raise UserError(f"{run_dir} has stages made with other settings (" + ", ".join(
             f"{name} was {changed[name][0]!r}, now {changed[name][1]!r}" for name in conflicts)
