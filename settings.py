@@ -62,6 +62,9 @@ class BeyondSEIF:
     lenient_instructor: bool = False  # an Instructor reply's first {...} is read, with or without the format
     lenient_follower: bool = False  # a Follower reply without <think>/<answer> is judged as a whole
     calibrated_judge: bool = False  # needs rules: P([[1]]) thresholded where the batch's rule verdicts say
+    answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers
+    answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
+    answer_gate_references: int = 16  # answer_gate: the round's instructions the helper answers to set it
 
 
 def read_seeds(loop_cfg):
@@ -156,7 +159,8 @@ RULES = [
     (("instructor",), ("answer_max_new_tokens",), lambda v: v >= 1, ">= 1"),
     (("judger", "filter"), ("max_new_tokens", "batch_size"), lambda v: v >= 1, ">= 1"),
     (("beyond_seif",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
-    (("beyond_seif",), ("max_constraint_chars",), lambda v: v >= 1, ">= 1"),
+    (("beyond_seif",), ("max_constraint_chars", "answer_gate_references"), lambda v: v >= 1, ">= 1"),
+    (("beyond_seif",), ("answer_gate_quantile",), lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
 ]
 
 

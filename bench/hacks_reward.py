@@ -1,0 +1,111 @@
+"""What the Follower's reward pays for each kind of answer in bench/hacks.jsonl, with and without
+the answer gate (beyond_seif/answer_gate.py).
+
+Every answer goes through the real reward function, `follower.rewards`, wrapped in SEIF's format
+(`<think>...</think><answer>...</answer>`, strict format gate), with the `rules` and `echo_guard`
+departures on (every constraint of the set is rule-checked). Two judges decide the LLM verdicts
+that are left (the echo guard's "does it answer the request?"): one that says yes to everything,
+and the helper itself in score mode (one forward pass per verdict; generate mode is too slow for a
+CPU here). The gate's thresholds come from the helper's own answers to the same 48 requests,
+sampled once each (no labels). Reported per kind: the mean reward, and for the genuine answers
+the share that keeps full reward.
+
+    NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
+    NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
+
+Writes bench/results/hacks_reward_<model>.json and .txt.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+import accuracy  # noqa: E402  (machine description)
+import follower  # noqa: E402
+import judger  # noqa: E402
+import rollout  # noqa: E402
+from beyond_seif import answer_gate  # noqa: E402
+from data import read_jsonl  # noqa: E402
+from settings import BeyondSEIF  # noqa: E402
+
+HACKS = REPO / "bench" / "hacks.jsonl"
+
+
+def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
+    return [1.0] * len(answer_constraint_texts)
+
+
+def cached(function):
+    """`answer_gate.features` computed once per distinct input (the two judges share them)."""
+    memory = {}
+
+    def wrapper(model, tokenizer, requests, answers, batch_size=16):
+        key = (tuple(requests), tuple(answers))
+        if key not in memory:
+            memory[key] = function(model, tokenizer, requests, answers, batch_size)
+        return memory[key]
+    return wrapper
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--quantile", type=float, default=BeyondSEIF.answer_gate_quantile)
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="the helper's reference answers")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="default bench/results/hacks_reward_<model>.json")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    started = time.time()
+    model, tokenizer = rollout.load(args.model)
+    model.eval()
+    rows = read_jsonl(HACKS)
+    kinds = list(rows[0]["answers"])
+    items = [row for row in rows for _ in kinds]
+    texts = [f"<think>I will answer.</think><answer>{row['answers'][kind]}</answer>" for row in rows for kind in kinds]
+
+    start = time.time()
+    gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], args.quantile,
+                           args.max_new_tokens, args.batch_size)
+    fit_seconds = time.time() - start
+    answer_gate.features = cached(answer_gate.features)
+    llm_verdicts = judger.llm_verdicts
+    cfg = judger.JudgerConfig(batch_size=args.batch_size)
+    results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
+               "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1), "rewards": {}}
+    for judge_name in ("yes_to_everything", "helper_score_mode"):
+        judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
+        for gate_on in (False, True):
+            departures = BeyondSEIF(rules=True, echo_guard=True, score_judge=True, answer_gate=gate_on)
+            start = time.time()
+            rewards, _ = follower.rewards(model, tokenizer, items, texts, cfg, departures, gate)
+            per_kind = {kind: [r for r, k in zip(rewards, kinds * len(rows)) if k == kind] for kind in kinds}
+            results["rewards"][f"{judge_name}, gate {'on' if gate_on else 'off'}"] = {
+                "mean_reward": {kind: round(sum(v) / len(v), 3) for kind, v in per_kind.items()},
+                "genuine_full_reward_share": round(sum(r == 1.0 for r in per_kind["genuine"]) / len(rows), 3),
+                "seconds": round(time.time() - start, 1), "per_answer": rewards}
+    judger.llm_verdicts = llm_verdicts
+    results["wall_s"] = round(time.time() - started, 1)
+
+    out = Path(args.out or REPO / "bench" / "results" / f"hacks_reward_{args.model.split('/')[-1]}.json")
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
+             f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
+             f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s",
+             "judge, gate | " + " | ".join(kinds) + " | genuine at full reward"]
+    for name, section in results["rewards"].items():
+        lines.append(f"{name} | " + " | ".join(f"{section['mean_reward'][k]:.3f}" for k in kinds)
+                     + f" | {section['genuine_full_reward_share']:.3f}")
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The answer gate (beyond_seif.answer_gate): pay only for fluent text that answers its request.
+
+Not SEIF. Rules check form and a 0.5B judge is at chance on content, so word salad that meets
+every rule, keyword stuffing and title/highlight/P.S. spam earn full reward from rules plus a
+judge that says yes. The gate asks the frozen helper two questions about each answer, with
+forward passes only (no verdict to generate), and the Follower's reward is 0 when it fails:
+
+    order  (log p(answer | request) - log p(answer with its words shuffled | request)) / tokens
+           How much the words' order matters to the helper. Fluent text loses a lot when its
+           words are shuffled; a list of topic words, a repeated keyword or a pile of markup
+           loses little.
+    lift   (log p(answer | request) - log p(answer | another request)) / tokens
+           How much its own request raises the answer's likelihood: near 0 for text about
+           something else; far above a real answer's for a copy or a restatement of the request
+           (the likelihood trap of JUDGING.md: copying the request is the likeliest text of all).
+
+An answer passes when order >= order_min and lift_min <= lift <= lift_max. The thresholds need
+no labels: at the start of the Follower stage the frozen helper answers (up to
+`answer_gate_references` of) the round's own instructions once, and each threshold is a quantile
+of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
+gate refuses what is less fluent, less relevant or more of a copy than all but that share of
+the helper's answers. The cost: 3 forward passes per answer, and one generation per reference
+instruction per stage.
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+import reply_format
+import rollout
+
+
+@dataclass
+class Gate:
+    order_min: float
+    lift_min: float
+    lift_max: float
+    references: int  # how many helper answers the thresholds come from
+
+    def passes(self, features):
+        """True for each (order, lift) inside the gate."""
+        return [order >= self.order_min and self.lift_min <= lift <= self.lift_max for order, lift in features]
+
+
+def shuffled_words(text, seed=0):
+    """`text` with its whitespace-separated words in a random (seeded) order."""
+    words = text.split()
+    random.Random(seed).shuffle(words)
+    return " ".join(words)
+
+
+@torch.no_grad()
+def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
+    """Sum of log p(answer token) over each answer given its request as a plain user turn, and
+    each answer's token count. Pairs are batched by length (right-padded)."""
+    sequences = []
+    for request, answer in request_answer_pairs:
+        prompt = tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
+                           add_special_tokens=False).input_ids
+        answer_ids = tokenizer(answer, add_special_tokens=False).input_ids or [tokenizer.eos_token_id]
+        sequences.append((prompt + answer_ids, len(prompt)))
+    sums, order = [0.0] * len(sequences), sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(sequences[i][0]) for i in chunk)
+        ids = torch.tensor([sequences[i][0] + [pad] * (width - len(sequences[i][0])) for i in chunk])
+        mask = torch.tensor([[1] * len(sequences[i][0]) + [0] * (width - len(sequences[i][0])) for i in chunk])
+        logprobs = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
+        logprobs = logprobs.log_softmax(-1).cpu()
+        for row, i in enumerate(chunk):
+            tokens, prompt_length = sequences[i]
+            targets = torch.tensor(tokens[prompt_length:])
+            sums[i] = logprobs[row, prompt_length - 1 : len(tokens) - 1].gather(1, targets[:, None]).sum().item()
+    return sums, [len(tokens) - prompt_length for tokens, prompt_length in sequences]
+
+
+def features(model, tokenizer, requests, answers, batch_size=16):
+    """(order, lift) for each answer to its request. The other request for `lift` is the next
+    distinct one in the list (the batch's own requests), or an empty turn when all are the same."""
+    distinct = list(dict.fromkeys(requests))
+    others = [distinct[(distinct.index(request) + 1) % len(distinct)] if len(distinct) > 1 else ""
+              for request in requests]
+    own, counts = answer_logprob_sums(model, tokenizer, list(zip(requests, answers)), batch_size)
+    other, _ = answer_logprob_sums(model, tokenizer, list(zip(others, answers)), batch_size)
+    shuffled, shuffled_counts = answer_logprob_sums(
+        model, tokenizer, [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)],
+        batch_size)
+    return [((o / n) - (s / m), (o - t) / n)
+            for o, t, s, n, m in zip(own, other, shuffled, counts, shuffled_counts)]
+
+
+def quantile(values, q):
+    values = sorted(values)
+    return values[round(q * (len(values) - 1))]
+
+
+def fit(helper, tokenizer, requests, quantile_share, max_new_tokens, batch_size=16):
+    """The gate's thresholds from the frozen helper's own answers to `requests` (sampled once
+    each at temperature 1, as a plain user turn, like the Instructor's reward asks it)."""
+    chats = [[{"role": "user", "content": request}] for request in requests]
+    texts = rollout.generate(helper, tokenizer, chats, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             desc="answer gate: helper answers").texts
+    pairs = [(request, reply_format.helper_answer(text)) for request, text in zip(requests, texts)]
+    pairs = [(request, answer) for request, answer in pairs if answer.strip()]
+    if len(pairs) < 2:  # nothing to set thresholds from: the gate lets everything through
+        return Gate(float("-inf"), float("-inf"), float("inf"), len(pairs))
+    found = features(helper, tokenizer, [r for r, _ in pairs], [a for _, a in pairs], batch_size)
+    orders, lifts = [order for order, _ in found], [lift for _, lift in found]
+    return Gate(quantile(orders, quantile_share), quantile(lifts, quantile_share),
+                quantile(lifts, 1 - quantile_share), len(pairs))
+
+
+def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size=16, seed=0):
+    """The gate for a Follower stage: fitted on the helper's answers to up to
+    `departures.answer_gate_references` distinct instructions of its rows, drawn at random (seeded)."""
+    instructions = list(dict.fromkeys(row["instruction"] for row in rows))
+    chosen = random.Random(seed).sample(instructions, min(departures.answer_gate_references, len(instructions)))
+    return fit(helper, tokenizer, chosen, departures.answer_gate_quantile, max_new_tokens, batch_size)
+
+
+def gate_answers(helper, tokenizer, gate, items, answers, answered, batch_size=16):
+    """The indices of `answered` whose answer passes the gate."""
+    if not answered:
+        return []
+    found = features(helper, tokenizer, [items[i]["instruction"] for i in answered],
+                     [answers[i] for i in answered], batch_size)
+    return [i for i, ok in zip(answered, gate.passes(found)) if ok]

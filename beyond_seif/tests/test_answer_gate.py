@@ -1,0 +1,139 @@
+"""The answer gate: thresholds from the helper's own answers, zero pay for salad and stuffing,
+full pay for a fluent genuine answer, and SEIF's rewards when it is off."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import fake_generate
+
+import follower
+import judger
+import settings as settings_module
+from beyond_seif import answer_gate
+from data import UserError
+from settings import BeyondSEIF
+
+HACKS = Path(__file__).resolve().parents[2] / "bench" / "hacks.jsonl"
+ON = BeyondSEIF(rules=True, echo_guard=True, answer_gate=True)
+
+
+def formatted(answer):
+    return f"<think>I will answer.</think><answer>{answer}</answer>"
+
+
+def hack_rows(count):
+    return [json.loads(line) for line in HACKS.read_text().splitlines()[:count]]
+
+
+def test_thresholds_are_quantiles_of_the_helpers_own_answers(monkeypatch):
+    requests = ["Describe a cat.", "Describe a dog.", "Describe a fish.", "Describe a bird.", "Describe a cow."]
+    helper_texts = ["a cat", "a dog", "", "a bird", "a cow"]  # one empty answer: not a reference
+    calls = fake_generate(monkeypatch, helper_texts)
+    seen = []
+
+    def features(model, tokenizer, requests_, answers, batch_size=16):
+        seen.append((list(requests_), list(answers)))
+        return [(float(i), 10.0 * i) for i in range(len(answers))]  # order 0..3, lift 0..30
+
+    monkeypatch.setattr(answer_gate, "features", features)
+    gate = answer_gate.fit(None, None, requests, 0.25, max_new_tokens=32)
+    # the helper answered exactly these requests, once each, as a plain user turn
+    assert [chat[0]["content"] for chat in calls[0][0]] == requests
+    assert all(len(chat) == 1 and chat[0]["role"] == "user" for chat in calls[0][0])
+    # and only its non-empty answers were scored, each with its own request
+    assert seen == [(["Describe a cat.", "Describe a dog.", "Describe a bird.", "Describe a cow."],
+                     ["a cat", "a dog", "a bird", "a cow"])]
+    assert gate.references == 4
+    assert (gate.order_min, gate.lift_min, gate.lift_max) == (1.0, 10.0, 20.0)
+
+
+def test_fit_for_rows_answers_distinct_instructions_up_to_the_cap(monkeypatch):
+    calls = fake_generate(monkeypatch, ["answer one two", "answer three four", "answer five six"])
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0)] * len(a))
+    rows = [{"instruction": f"Task {i % 4}"} for i in range(12)]  # 4 distinct instructions
+    answer_gate.fit_for_rows(None, None, rows, BeyondSEIF(answer_gate=True, answer_gate_references=3), 16)
+    asked = [chat[0]["content"] for chat in calls[0][0]]
+    assert len(asked) == 3 and len(set(asked)) == 3 and set(asked) <= {f"Task {i}" for i in range(4)}
+
+
+def test_too_few_helper_answers_let_everything_through(monkeypatch):
+    fake_generate(monkeypatch, ["", "only one"])
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(0.0, 0.0)] * len(a))
+    gate = answer_gate.fit(None, None, ["a", "b"], 0.05, 16)
+    assert gate.passes([(-100.0, -100.0), (100.0, 100.0)]) == [True, True]
+
+
+def test_gate_passes_only_inside_its_bounds():
+    gate = answer_gate.Gate(order_min=2.0, lift_min=0.2, lift_max=1.5, references=10)
+    assert gate.passes([(2.5, 0.5), (1.0, 0.5), (2.5, 0.1), (2.5, 3.0), (2.0, 0.2)]) == [
+        True, False, False, False, True]
+
+
+def test_shuffled_words_keeps_the_words_and_is_seeded():
+    text = "the quick brown fox jumps over the lazy dog"
+    assert sorted(answer_gate.shuffled_words(text).split()) == sorted(text.split())
+    assert answer_gate.shuffled_words(text) == answer_gate.shuffled_words(text)
+    assert answer_gate.shuffled_words(text) != text
+
+
+def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, tiny_tokenizer, fooled_judge, monkeypatch):
+    rows = hack_rows(2)
+    items = [rows[0], rows[0], rows[1]]
+    texts = [formatted(rows[0]["answers"]["genuine"]), formatted(rows[0]["answers"]["salad"]),
+             formatted(rows[1]["answers"]["genuine"])]
+    # canned features: the second answer's word order does not matter, the others' does
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, requests, answers, b=16:
+                        [(0.5, 0.5) if "beam sea dark" in a else (3.0, 0.5) for a in answers])
+    gate = answer_gate.Gate(order_min=2.0, lift_min=0.2, lift_max=1.5, references=10)
+    cfg = judger.JudgerConfig()
+    off, _ = follower.rewards(tiny_model, tiny_tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))
+    on, info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, cfg, ON, gate)
+    assert off[1] > 0  # the salad meets both rules, and the judge says yes
+    assert on == [off[0], 0.0, off[2]]
+    assert info["answer_gate_failed"] == pytest.approx(1 / 3)
+
+
+def test_with_the_gate_off_rewards_are_as_before(tiny_model, tiny_tokenizer, fooled_judge, monkeypatch):
+    rows = hack_rows(3)
+    items = [row for row in rows for _ in range(3)]
+    texts = [formatted(row["answers"][kind]) for row in rows for kind in ("genuine", "salad", "stuffing")]
+    monkeypatch.setattr(answer_gate, "features", lambda *a, **k: pytest.fail("the gate is off: no forward pass"))
+    refusing = answer_gate.Gate(order_min=99.0, lift_min=99.0, lift_max=99.0, references=10)
+    departures = BeyondSEIF(rules=True, echo_guard=True)
+    before, before_info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, judger.JudgerConfig(), departures)
+    after, after_info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, judger.JudgerConfig(), departures,
+                                         refusing)
+    assert after == before and after_info == before_info and "answer_gate_failed" not in after_info
+
+
+def test_settings_check_the_gate_fields():
+    for field, value in (("answer_gate_quantile", 0.5), ("answer_gate_quantile", -0.1),
+                         ("answer_gate_references", 0)):
+        holder = type("Holder", (), {"beyond_seif": BeyondSEIF(**{field: value})})()
+        with pytest.raises(UserError, match=field):
+            settings_module.check(holder)
+    settings_module.check(type("Holder", (), {"beyond_seif": BeyondSEIF(answer_gate=True)})())
+
+
+def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smollm2, fooled_judge):
+    """SmolLM2 as the frozen helper: the gate, fitted on its own answers to 8 requests, keeps a
+    fluent genuine answer's full reward and zeroes word salad and keyword stuffing that meet
+    every rule (with a judge that says yes to everything)."""
+    model, tokenizer = smollm2
+    rows = hack_rows(8)
+    torch.manual_seed(0)
+    gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], 0.05, max_new_tokens=128)
+    assert gate.references >= 6
+    chosen = [row for row in rows if row["id"] in ("r01", "r04", "r05")]
+    kinds = ("genuine", "salad", "stuffing")
+    items = [row for row in chosen for _ in kinds]
+    texts = [formatted(row["answers"][kind]) for row in chosen for kind in kinds]
+    cfg = judger.JudgerConfig()
+    off, _ = follower.rewards(model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))
+    on, _ = follower.rewards(model, tokenizer, items, texts, cfg, ON, gate)
+    by_kind = {kind: on[i::len(kinds)] for i, kind in enumerate(kinds)}
+    assert by_kind["genuine"] == [1.0] * len(chosen)
+    assert by_kind["salad"] == [0.0] * len(chosen) and by_kind["stuffing"] == [0.0] * len(chosen)
+    assert sum(off[1::len(kinds)]) > 0  # without the gate the salad is paid
