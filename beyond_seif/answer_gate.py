@@ -30,6 +30,7 @@ import torch
 
 import reply_format
 import rollout
+import speedups
 
 
 @dataclass
@@ -54,7 +55,8 @@ def shuffled_words(text, seed=0):
 @torch.no_grad()
 def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
     """Sum of log p(answer token) over each answer given its request as a plain user turn, and
-    each answer's token count. Pairs are batched by length (right-padded)."""
+    each answer's token count. Pairs are batched by length (right-padded), and the lm head runs
+    on the answers' positions only."""
     sequences = []
     for request, answer in request_answer_pairs:
         prompt = tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
@@ -68,12 +70,14 @@ def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
         width = max(len(sequences[i][0]) for i in chunk)
         ids = torch.tensor([sequences[i][0] + [pad] * (width - len(sequences[i][0])) for i in chunk])
         mask = torch.tensor([[1] * len(sequences[i][0]) + [0] * (width - len(sequences[i][0])) for i in chunk])
-        logprobs = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        logprobs = logprobs.log_softmax(-1).cpu()
+        hidden = speedups.last_hidden_states(model, input_ids=ids.to(model.device), attention_mask=mask.to(model.device))
         for row, i in enumerate(chunk):
             tokens, prompt_length = sequences[i]
-            targets = torch.tensor(tokens[prompt_length:])
-            sums[i] = logprobs[row, prompt_length - 1 : len(tokens) - 1].gather(1, targets[:, None]).sum().item()
+            positions = torch.arange(prompt_length - 1, len(tokens) - 1, device=hidden.device)
+            targets = torch.tensor(tokens[prompt_length:], device=hidden.device)
+            sums[i] = speedups.token_logprobs(model.get_output_embeddings(), hidden[row], torch.cat([
+                torch.zeros(prompt_length - 1, dtype=torch.long, device=hidden.device), targets]),
+                positions, 1.0).sum().item()
     return sums, [len(tokens) - prompt_length for tokens, prompt_length in sequences]
 
 

@@ -78,7 +78,8 @@ def test_shuffled_words_keeps_the_words_and_is_seeded():
     assert answer_gate.shuffled_words(text) != text
 
 
-def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, tiny_tokenizer, fooled_judge, monkeypatch):
+def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, fooled_judge, monkeypatch):
+    model, tokenizer = tiny_model
     rows = hack_rows(2)
     items = [rows[0], rows[0], rows[1]]
     texts = [formatted(rows[0]["answers"]["genuine"]), formatted(rows[0]["answers"]["salad"]),
@@ -88,22 +89,23 @@ def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, tiny_
                         [(0.5, 0.5) if "beam sea dark" in a else (3.0, 0.5) for a in answers])
     gate = answer_gate.Gate(order_min=2.0, lift_min=0.2, lift_max=1.5, references=10)
     cfg = judger.JudgerConfig()
-    off, _ = follower.rewards(tiny_model, tiny_tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))
-    on, info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, cfg, ON, gate)
+    off, _ = follower.rewards(model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))
+    on, info = follower.rewards(model, tokenizer, items, texts, cfg, ON, gate)
     assert off[1] > 0  # the salad meets both rules, and the judge says yes
     assert on == [off[0], 0.0, off[2]]
     assert info["answer_gate_failed"] == pytest.approx(1 / 3)
 
 
-def test_with_the_gate_off_rewards_are_as_before(tiny_model, tiny_tokenizer, fooled_judge, monkeypatch):
+def test_with_the_gate_off_rewards_are_as_before(tiny_model, fooled_judge, monkeypatch):
+    model, tokenizer = tiny_model
     rows = hack_rows(3)
     items = [row for row in rows for _ in range(3)]
     texts = [formatted(row["answers"][kind]) for row in rows for kind in ("genuine", "salad", "stuffing")]
     monkeypatch.setattr(answer_gate, "features", lambda *a, **k: pytest.fail("the gate is off: no forward pass"))
     refusing = answer_gate.Gate(order_min=99.0, lift_min=99.0, lift_max=99.0, references=10)
     departures = BeyondSEIF(rules=True, echo_guard=True)
-    before, before_info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, judger.JudgerConfig(), departures)
-    after, after_info = follower.rewards(tiny_model, tiny_tokenizer, items, texts, judger.JudgerConfig(), departures,
+    before, before_info = follower.rewards(model, tokenizer, items, texts, judger.JudgerConfig(), departures)
+    after, after_info = follower.rewards(model, tokenizer, items, texts, judger.JudgerConfig(), departures,
                                          refusing)
     assert after == before and after_info == before_info and "answer_gate_failed" not in after_info
 
@@ -137,3 +139,21 @@ def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smo
     assert by_kind["genuine"] == [1.0] * len(chosen)
     assert by_kind["salad"] == [0.0] * len(chosen) and by_kind["stuffing"] == [0.0] * len(chosen)
     assert sum(off[1::len(kinds)]) > 0  # without the gate the salad is paid
+
+
+def test_logprob_sums_match_one_unbatched_forward_pass_each(tiny_model):
+    import rollout
+
+    model, tokenizer = tiny_model
+    model.eval()
+    pairs = [("hello there", "the cat sat on the mat"), ("a b c", "dog"),
+             ("x", "a much longer answer with many words in it here")]
+    sums, counts = answer_gate.answer_logprob_sums(model, tokenizer, pairs, batch_size=2)
+    for (request, answer), total, count in zip(pairs, sums, counts):
+        prompt = tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
+                                add_special_tokens=False).input_ids
+        answer_ids = tokenizer(answer, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + answer_ids])).logits[0, len(prompt) - 1 : -1]
+        expected = logits.float().log_softmax(-1).gather(1, torch.tensor(answer_ids)[:, None]).sum().item()
+        assert count == len(answer_ids) and total == pytest.approx(expected, abs=1e-3)
