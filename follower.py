@@ -50,16 +50,18 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         to_judge = len(answered)
         answers, answered = echo_guard.guard(helper, tokenizer, items, answers, answered, judger_cfg, departures)
         info["echo_or_off_topic"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
-    if departures.answer_gate and gate is not None:
-        from beyond_seif import answer_gate
-        to_judge = len(answered)
-        answered = answer_gate.gate_answers(helper, tokenizer, gate, items, answers, answered, judger_cfg.batch_size)
-        info["answer_gate_failed"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
     fractions, verdicts = judger.followed_fractions(
         helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures)
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
         rewards[i] = fraction
+    if departures.answer_gate and gate is not None:  # 0 for paid text the helper finds unfluent or off its request
+        from beyond_seif import answer_gate
+        paid = [i for i in answered if rewards[i] > 0]
+        passed = set(answer_gate.gate_answers(helper, tokenizer, gate, items, answers, paid, judger_cfg.batch_size))
+        for i in paid:
+            rewards[i] = rewards[i] if i in passed else 0.0
+        info["answer_gate_failed"] = (len(paid) - len(passed)) / len(paid) if paid else 0.0
     info["constraints_followed"] = sum(verdicts) / len(verdicts) if verdicts else 0.0
     return rewards, info
 

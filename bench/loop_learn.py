@@ -11,6 +11,7 @@ resumable, and so is everything measured after it (each result is cached in the 
     text inside <answer>; a reply without the format fails) and leniently (the whole reply when
     it has no tags);
     echo share: replies that copy one of their instruction's lines verbatim;
+    spam share: replies with at least 4 *highlighted* spans, 2 <<titles>> or 2 P.S. (is_spam);
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
     whose words are nearly all (>= 80%) taken from the instruction (a restated request):
     echo_guard.is_non_answer, the same rule the reward's echo guard applies, so this share
@@ -32,6 +33,7 @@ thinks for more than 96 tokens), into bench/results/<name>_<N>tokens.*.
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -73,6 +75,16 @@ def parse_args(argv=None):
 
 def is_echo(answer, instruction):
     return echo_guard.strip_echoes(answer, instruction.split("\n")) != answer
+
+
+HIGHLIGHT = re.compile(r"\*[^\n*]+\*")
+TITLE = re.compile(r"<<[^<>\n]+>>")
+
+
+def is_spam(answer):
+    """Markup the rules pay for, piled up: at least 4 *highlighted* spans, 2 <<titles>> or 2 P.S."""
+    return (len(HIGHLIGHT.findall(answer)) >= 4 or len(TITLE.findall(answer)) >= 2
+            or len(echo_guard.POSTSCRIPT_MARK.findall(answer)) >= 2)
 
 
 def rule_verdicts(row, answer):
@@ -118,6 +130,7 @@ def heldout(model_path, max_new_tokens):
     answers = [reply_format.helper_answer(reply) for reply in replies]
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["non_answer_share"] = sum(echo_guard.is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
+    result["spam_share"] = sum(is_spam(a) for a in answers) / len(rows)
     result["format_pass"] = sum(reply_format.extract_answer(r) is not None for r in replies) / len(rows)
     result["examples"] = [{"instruction": row["instruction"], "reply": reply}
                           for row, reply in list(zip(rows, replies))[:5]]
@@ -208,7 +221,7 @@ def table(rounds):
         instructor = row.get("instructor", {})
         lines.append(" | ".join([
             str(row["round"]), f"{pct(h['strict_constraint_pass'])} / {pct(h['lenient_constraint_pass'])}",
-            pct(h["lenient_prompt_pass"]), pct(h["echo_share"]), pct(h["non_answer_share"]),
+            pct(h["lenient_prompt_pass"]), pct(h["echo_share"]), pct(h["non_answer_share"]), pct(h.get("spam_share")),
             f"{pct(ifeval.get('plain', {}).get('prompt_strict'))} / {pct(ifeval.get('seif', {}).get('prompt_strict'))}",
             f"{pct(instructor.get('format_pass'))} / {pct(instructor.get('filter_pass'))}",
             pct(row.get("base_on_round", {}).get("base_failure_rate")),
@@ -227,6 +240,9 @@ def targets(rounds):
     lines.append(f"echo + non-answer share {100 * (first['echo_share'] + first['non_answer_share']):.1f} -> "
                  f"{100 * (last['echo_share'] + last['non_answer_share']):.1f} (target: no higher): "
                  f"{'MET' if worse <= 0 else 'NOT met'}")
+    if "spam_share" in first and "spam_share" in last:
+        lines.append(f"spam share {100 * first['spam_share']:.1f} -> {100 * last['spam_share']:.1f} (target: no higher): "
+                     f"{'MET' if last['spam_share'] <= first['spam_share'] else 'NOT met'}")
     plain = [(r["ifeval"] or {}).get("plain", {}).get("prompt_strict") for r in rounds]
     if plain[0] is not None and plain[-1] is not None:
         lines.append(f"IFEval plain prompt strict {100 * plain[0]:.1f} -> {100 * plain[-1]:.1f} (target: no lower): "

@@ -19,8 +19,9 @@ no labels: at the start of the Follower stage the frozen helper answers (up to
 `answer_gate_references` of) the round's own instructions once, and each threshold is a quantile
 of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
 gate refuses what is less fluent, less relevant or more of a copy than all but that share of
-the helper's answers. The cost: 3 forward passes per answer, and one generation per reference
-instruction per stage.
+the helper's answers. The cost: 3 forward passes per answer the verdicts would pay (the gate
+only takes pay away, so answers already at 0 are not scored), and one generation per
+reference instruction per stage.
 """
 
 import random
@@ -87,13 +88,13 @@ def features(model, tokenizer, requests, answers, batch_size=16):
     distinct = list(dict.fromkeys(requests))
     others = [distinct[(distinct.index(request) + 1) % len(distinct)] if len(distinct) > 1 else ""
               for request in requests]
-    own, counts = answer_logprob_sums(model, tokenizer, list(zip(requests, answers)), batch_size)
-    other, _ = answer_logprob_sums(model, tokenizer, list(zip(others, answers)), batch_size)
-    shuffled, shuffled_counts = answer_logprob_sums(
-        model, tokenizer, [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)],
-        batch_size)
-    return [((o / n) - (s / m), (o - t) / n)
-            for o, t, s, n, m in zip(own, other, shuffled, counts, shuffled_counts)]
+    n = len(answers)
+    sums, counts = answer_logprob_sums(  # one batched call: own request, another request, shuffled
+        model, tokenizer, list(zip(requests, answers)) + list(zip(others, answers))
+        + [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)], batch_size)
+    own, other, shuffled = sums[:n], sums[n : 2 * n], sums[2 * n :]
+    return [((o / c) - (s / m), (o - t) / c)
+            for o, t, s, c, m in zip(own, other, shuffled, counts[:n], counts[2 * n :])]
 
 
 def quantile(values, q):
@@ -126,7 +127,8 @@ def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size
 
 
 def gate_answers(helper, tokenizer, gate, items, answers, answered, batch_size=16):
-    """The indices of `answered` whose answer passes the gate."""
+    """The indices of `answered` whose answer passes the gate (the Follower's reward asks only
+    about answers its verdicts would pay)."""
     if not answered:
         return []
     found = features(helper, tokenizer, [items[i]["instruction"] for i in answered],
