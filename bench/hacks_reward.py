@@ -50,6 +50,7 @@ def cached(function):
         if key not in memory:
             memory[key] = function(model, tokenizer, requests, answers, batch_size)
         return memory[key]
+    wrapper.memory = memory
     return wrapper
 
 
@@ -92,6 +93,12 @@ def main():
                 "genuine_full_reward_share": round(sum(r == 1.0 for r in per_kind["genuine"]) / len(rows), 3),
                 "seconds": round(time.time() - start, 1), "per_answer": rewards}
     judger.llm_verdicts = llm_verdicts
+    # the gate's two signals for every answer it scored (the paid ones), by kind
+    signals = {}
+    for (requests, answers), found in answer_gate.features.memory.items():
+        for answer, (order, lift) in zip(answers, found):
+            signals[answer] = (round(order, 3), round(lift, 3))
+    results["signals"] = {kind: [signals.get(row["answers"][kind]) for row in rows] for kind in kinds}
     results["wall_s"] = round(time.time() - started, 1)
 
     out = Path(args.out or REPO / "bench" / "results" / f"hacks_reward_{args.model.split('/')[-1]}.json")
