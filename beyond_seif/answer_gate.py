@@ -9,10 +9,12 @@ forward passes only (no verdict to generate), and the Follower's reward is 0 whe
            How much the words' order matters to the helper. Fluent text loses a lot when its
            words are shuffled; a list of topic words, a repeated keyword or a pile of markup
            loses little.
-    lift   (log p(answer | request) - log p(answer | another request)) / tokens
-           How much its own request raises the answer's likelihood: near 0 for text about
-           something else; far above a real answer's for a copy or a restatement of the request
-           (the likelihood trap of JUDGING.md: copying the request is the likeliest text of all).
+    lift   (log p(answer | request) - log p(answer | an empty request)) / tokens
+           How much its request raises the answer's likelihood (pointwise mutual information
+           per token): near 0 for text about something else; far above a real answer's for a
+           copy or a restatement of the request (the likelihood trap of JUDGING.md: copying
+           the request is the likeliest text of all). The empty request is the same for every
+           answer, so an answer's lift does not depend on what else is in its batch.
 
 An answer passes when order >= order_min and lift_min <= lift <= lift_max. The thresholds need
 no labels: at the start of the Follower stage the frozen helper answers (up to
@@ -83,18 +85,14 @@ def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
 
 
 def features(model, tokenizer, requests, answers, batch_size=16):
-    """(order, lift) for each answer to its request. The other request for `lift` is the next
-    distinct one in the list (the batch's own requests), or an empty turn when all are the same."""
-    distinct = list(dict.fromkeys(requests))
-    others = [distinct[(distinct.index(request) + 1) % len(distinct)] if len(distinct) > 1 else ""
-              for request in requests]
+    """(order, lift) for each answer to its request."""
     n = len(answers)
-    sums, counts = answer_logprob_sums(  # one batched call: own request, another request, shuffled
-        model, tokenizer, list(zip(requests, answers)) + list(zip(others, answers))
+    sums, counts = answer_logprob_sums(  # one batched call: own request, empty request, shuffled
+        model, tokenizer, list(zip(requests, answers)) + [("", answer) for answer in answers]
         + [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)], batch_size)
-    own, other, shuffled = sums[:n], sums[n : 2 * n], sums[2 * n :]
-    return [((o / c) - (s / m), (o - t) / c)
-            for o, t, s, c, m in zip(own, other, shuffled, counts[:n], counts[2 * n :])]
+    own, alone, shuffled = sums[:n], sums[n : 2 * n], sums[2 * n :]
+    return [((o / c) - (s / m), (o - e) / c)
+            for o, e, s, c, m in zip(own, alone, shuffled, counts[:n], counts[2 * n :])]
 
 
 def quantile(values, q):

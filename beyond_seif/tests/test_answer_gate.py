@@ -120,9 +120,10 @@ def test_settings_check_the_gate_fields():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 21's target, not met yet: SmolLM2's own answers are more fluent to it than human-written "
-    "ones, so a gate fitted on 8 of them refuses 2 of these 3 genuine answers (bench/RESULTS.md: on all "
-    "48 requests genuine answers keep 0.80 of their reward). strict: this test fails the suite once it passes"))
+    "issue 21's target, not met yet: a gate fitted on 8 of SmolLM2's own answers has their extremes "
+    "as bounds and refuses 2 of these 3 genuine answers (r01, all lowercase; r05, words in capitals), "
+    "which its own answers, ignoring the case constraints, do not resemble (bench/RESULTS.md). "
+    "strict: this test fails the suite once it passes"))
 def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smollm2, fooled_judge):
     """SmolLM2 as the frozen helper: the gate, fitted on its own answers to 8 requests, keeps a
     fluent genuine answer's full reward and zeroes word salad and keyword stuffing that meet
