@@ -6,7 +6,7 @@ with `beyond_seif.answer_gate` off and once on, alternating `--repeats` times, a
 median step time of each (the metrics rows' `step_time`) and the gate's one-off fit per stage
 (the helper's answers to `answer_gate_references` instructions, and their forward passes).
 
-    python bench/gate_overhead.py            # about 10 minutes on a 2-core CPU
+    NLTK_DATA=../shared/nltk_data python bench/gate_overhead.py    # about 10 minutes on a 2-core CPU
 
 Writes bench/results/gate_overhead.json and .txt.
 """
