@@ -71,6 +71,18 @@ def test_gate_passes_only_inside_its_bounds():
         True, False, False, False, True]
 
 
+def test_lift_is_the_gain_over_an_empty_request_whatever_the_batch(tiny_model):
+    model, tokenizer = tiny_model
+    model.eval()
+    request, answer = "name a colour", "blue is a colour"
+    sums, counts = answer_gate.answer_logprob_sums(model, tokenizer, [(request, answer), ("", answer)])
+    alone = answer_gate.features(model, tokenizer, [request], [answer])[0]
+    in_batch = answer_gate.features(model, tokenizer, ["write a poem", request, "count to ten"],
+                                    ["roses are red", answer, "one two three"])[1]
+    assert alone[1] == pytest.approx((sums[0] - sums[1]) / counts[0], abs=1e-4)
+    assert in_batch == pytest.approx(alone, abs=1e-4)
+
+
 def test_shuffled_words_keeps_the_words_and_is_seeded():
     text = "the quick brown fox jumps over the lazy dog"
     assert sorted(answer_gate.shuffled_words(text).split()) == sorted(text.split())
@@ -121,9 +133,8 @@ def test_settings_check_the_gate_fields():
 
 @pytest.mark.xfail(strict=True, reason=(
     "issue 21's target, not met yet: a gate fitted on 8 of SmolLM2's own answers has their extremes "
-    "as bounds and refuses 2 of these 3 genuine answers (r01, all lowercase; r05, words in capitals), "
-    "which its own answers, ignoring the case constraints, do not resemble (bench/RESULTS.md). "
-    "strict: this test fails the suite once it passes"))
+    "as bounds and refuses 2 of these 3 genuine answers, r01 and r05 (on all 48 requests it refuses 4 of "
+    "48 genuine answers: bench/RESULTS.md). strict: this test fails the suite once it passes"))
 def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smollm2, fooled_judge):
     """SmolLM2 as the frozen helper: the gate, fitted on its own answers to 8 requests, keeps a
     fluent genuine answer's full reward and zeroes word salad and keyword stuffing that meet
