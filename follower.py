@@ -21,6 +21,8 @@ Train one round alone:
         --model Qwen/Qwen2.5-0.5B-Instruct --out runs/x/follower [--preset qwen0.5b]
 """
 
+import time
+
 import grpo
 import judger
 import reply_format
@@ -57,11 +59,13 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         rewards[i] = fraction
     if departures.answer_gate and gate is not None:  # 0 for paid text the helper finds unfluent or off its request
         from beyond_seif import answer_gate
+        gate_start = time.time()
         paid = [i for i in answered if rewards[i] > 0]
         passed = set(answer_gate.gate_answers(helper, tokenizer, gate, items, answers, paid, judger_cfg.batch_size))
         for i in paid:
             rewards[i] = rewards[i] if i in passed else 0.0
         info["answer_gate_failed"] = (len(paid) - len(passed)) / len(paid) if paid else 0.0
+        info["answer_gate_time"] = time.time() - gate_start  # seconds, part of the step's
     info["constraints_followed"] = sum(verdicts) / len(verdicts) if verdicts else 0.0
     return rewards, info
 

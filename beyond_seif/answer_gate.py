@@ -21,9 +21,9 @@ no labels: at the start of the Follower stage the frozen helper answers (up to
 `answer_gate_references` of) the round's own instructions once, and each threshold is a quantile
 of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
 gate refuses what is less fluent, less relevant or more of a copy than all but that share of
-the helper's answers. The cost: 3 forward passes per answer the verdicts would pay (the gate
-only takes pay away, so answers already at 0 are not scored), and one generation per
-reference instruction per stage.
+the helper's answers. The cost: 3 forward passes over each answer the verdicts would pay (the gate
+only takes pay away, so answers already at 0 are not scored), with each distinct prompt of a
+batch run once, and one generation per reference instruction per stage.
 """
 
 import random
@@ -56,32 +56,45 @@ def shuffled_words(text, seed=0):
 
 
 @torch.no_grad()
+@speedups.attention_kernels()
 def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
     """Sum of log p(answer token) over each answer given its request as a plain user turn, and
-    each answer's token count. Pairs are batched by length (right-padded), and the lm head runs
-    on the answers' positions only."""
-    sequences = []
+    each answer's token count.
+
+    Pairs go `batch_size` at a time in the GRPO layout (left-padded prompt, right-padded answer),
+    ordered so that pairs with the same request sit together: the gate asks about each of a
+    group's G answers and their shuffled copies under one request, and about every answer under
+    the empty request, so each distinct prompt of a batch runs once and only the answers run on
+    top of its copied KV cache (`speedups.completion_hidden`). The lm head runs on the answers'
+    positions only."""
+    prompts, answers = [], []
     for request, answer in request_answer_pairs:
-        prompt = tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
-                           add_special_tokens=False).input_ids
-        answer_ids = tokenizer(answer, add_special_tokens=False).input_ids or [tokenizer.eos_token_id]
-        sequences.append((prompt + answer_ids, len(prompt)))
-    sums, order = [0.0] * len(sequences), sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
+        prompts.append(tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
+                                 add_special_tokens=False).input_ids)
+        answers.append(tokenizer(answer, add_special_tokens=False).input_ids or [tokenizer.eos_token_id])
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), prompts[i], len(answers[i])))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    sums = [0.0] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(sequences[i][0]) for i in chunk)
-        ids = torch.tensor([sequences[i][0] + [pad] * (width - len(sequences[i][0])) for i in chunk])
-        mask = torch.tensor([[1] * len(sequences[i][0]) + [0] * (width - len(sequences[i][0])) for i in chunk])
-        hidden = speedups.last_hidden_states(model, input_ids=ids.to(model.device), attention_mask=mask.to(model.device))
-        for row, i in enumerate(chunk):
-            tokens, prompt_length = sequences[i]
-            positions = torch.arange(prompt_length - 1, len(tokens) - 1, device=hidden.device)
-            targets = torch.tensor(tokens[prompt_length:], device=hidden.device)
-            sums[i] = speedups.token_logprobs(model.get_output_embeddings(), hidden[row], torch.cat([
-                torch.zeros(prompt_length - 1, dtype=torch.long, device=hidden.device), targets]),
-                positions, 1.0).sum().item()
-    return sums, [len(tokens) - prompt_length for tokens, prompt_length in sequences]
+        prompt_width = max(len(prompts[i]) for i in chunk)
+        answer_width = max(len(answers[i]) for i in chunk)
+        ids, mask = [], []
+        for i in chunk:
+            left, right = prompt_width - len(prompts[i]), answer_width - len(answers[i])
+            ids.append([pad] * left + prompts[i] + answers[i] + [pad] * right)
+            mask.append([0] * left + [1] * (len(prompts[i]) + len(answers[i])) + [0] * right)
+        ids, mask = torch.tensor(ids, device=model.device), torch.tensor(mask, device=model.device)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        # (B, answer_width, H): the hidden states that predict each answer token
+        hidden = speedups.completion_hidden(model, ids, mask, positions, answer_width, share_prompts=True)
+        answer_mask = mask[:, prompt_width:].bool()
+        targets = ids[:, prompt_width:][answer_mask]  # every answer token of the batch, row by row
+        logprobs = speedups.token_logprobs(model.get_output_embeddings(), hidden[answer_mask], targets,
+                                           torch.arange(len(targets), device=hidden.device), 1.0)
+        for i, total in zip(chunk, logprobs.split([len(answers[i]) for i in chunk])):
+            sums[i] = total.sum().item()
+    return sums, [len(answer) for answer in answers]
 
 
 def features(model, tokenizer, requests, answers, batch_size=16):

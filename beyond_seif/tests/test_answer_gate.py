@@ -106,6 +106,8 @@ def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, foole
     assert off[1] > 0  # the salad meets both rules, and the judge says yes
     assert on == [off[0], 0.0, off[2]]
     assert info["answer_gate_failed"] == pytest.approx(1 / 3)
+    assert info["answer_gate_time"] >= 0 and "answer_gate_time" not in follower.rewards(
+        model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))[1]
 
 
 def test_with_the_gate_off_rewards_are_as_before(tiny_model, fooled_judge, monkeypatch):
@@ -158,13 +160,20 @@ def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smo
 
 
 def test_logprob_sums_match_one_unbatched_forward_pass_each(tiny_model):
-    import rollout
-
     model, tokenizer = tiny_model
     model.eval()
+    # repeated requests (and the empty one) share one prefill of their prompt within a batch
     pairs = [("hello there", "the cat sat on the mat"), ("a b c", "dog"),
-             ("x", "a much longer answer with many words in it here")]
-    sums, counts = answer_gate.answer_logprob_sums(model, tokenizer, pairs, batch_size=2)
+             ("x", "a much longer answer with many words in it here"), ("hello there", "mat the on cat"),
+             ("", "the cat sat on the mat"), ("", "dog"), ("hello there", "hi"), ("", "a much longer answer")]
+    for batch_size in (2, 3, 16):
+        check_logprob_sums(model, tokenizer, pairs, batch_size)
+
+
+def check_logprob_sums(model, tokenizer, pairs, batch_size):
+    import rollout
+
+    sums, counts = answer_gate.answer_logprob_sums(model, tokenizer, pairs, batch_size=batch_size)
     for (request, answer), total, count in zip(pairs, sums, counts):
         prompt = tokenizer(rollout.chat_text(tokenizer, [{"role": "user", "content": request}]),
                                 add_special_tokens=False).input_ids
