@@ -73,7 +73,7 @@ PRESETS = {
         "instructor": {"answer_max_new_tokens": 64, "verifiable_fraction": 1.0},
         "filter": {"llm": False},
         "beyond_seif": {**QWEN_DEPARTURES, "score_judge": True, "demo_prompt": True,
-                        "lenient_follower": True, "rules_only": True, "answer_gate_references": 8},
+                        "lenient_follower": True, "rules_only": True},
     },
 }
 

@@ -64,7 +64,7 @@ class BeyondSEIF:
     calibrated_judge: bool = False  # needs rules: P([[1]]) thresholded where the batch's rule verdicts say
     answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers
     answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
-    answer_gate_references: int = 16  # answer_gate: the round's instructions the helper answers to set it
+    answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
 
 
 def read_seeds(loop_cfg):

@@ -17,8 +17,9 @@ forward passes only (no verdict to generate), and the Follower's reward is 0 whe
            answer, so an answer's lift does not depend on what else is in its batch.
 
 An answer passes when order >= order_min and lift_min <= lift <= lift_max. The thresholds need
-no labels: at the start of the Follower stage the frozen helper answers (up to
-`answer_gate_references` of) the round's own instructions once, and each threshold is a quantile
+no labels: at the start of the Follower stage the frozen helper writes
+`answer_gate_references` answers to the round's own instructions (each instruction at most once
+while there are more instructions than that), and each threshold is a quantile
 of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
 gate refuses what is less fluent, less relevant or more of a copy than all but that share of
 the helper's answers. The cost: 3 forward passes over each answer the verdicts would pay (the gate
@@ -130,10 +131,14 @@ def fit(helper, tokenizer, requests, quantile_share, max_new_tokens, batch_size=
 
 
 def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size=16, seed=0):
-    """The gate for a Follower stage: fitted on the helper's answers to up to
-    `departures.answer_gate_references` distinct instructions of its rows, drawn at random (seeded)."""
+    """The gate for a Follower stage: fitted on `departures.answer_gate_references` helper answers
+    to the distinct instructions of its rows, in a random (seeded) order. With fewer instructions
+    than that, each is answered more than once: a threshold at a low quantile of a handful of
+    answers is their minimum, and moves a long way from one draw to the next."""
     instructions = list(dict.fromkeys(row["instruction"] for row in rows))
-    chosen = random.Random(seed).sample(instructions, min(departures.answer_gate_references, len(instructions)))
+    rng, chosen = random.Random(seed), []
+    while instructions and len(chosen) < departures.answer_gate_references:
+        chosen += rng.sample(instructions, min(len(instructions), departures.answer_gate_references - len(chosen)))
     return fit(helper, tokenizer, chosen, departures.answer_gate_quantile, max_new_tokens, batch_size)
 
 

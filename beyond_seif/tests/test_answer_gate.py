@@ -58,6 +58,16 @@ def test_fit_for_rows_answers_distinct_instructions_up_to_the_cap(monkeypatch):
     assert len(asked) == 3 and len(set(asked)) == 3 and set(asked) <= {f"Task {i}" for i in range(4)}
 
 
+def test_fit_for_rows_answers_few_instructions_more_than_once(monkeypatch):
+    calls = fake_generate(monkeypatch, [f"answer {i}" for i in range(10)])
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0)] * len(a))
+    rows = [{"instruction": f"Task {i % 3}"} for i in range(6)]  # 3 distinct instructions
+    gate = answer_gate.fit_for_rows(None, None, rows, BeyondSEIF(answer_gate=True, answer_gate_references=7), 16)
+    asked = [chat[0]["content"] for chat in calls[0][0]]
+    assert len(asked) == 7 and gate.references == 7
+    assert sorted(asked.count(f"Task {i}") for i in range(3)) == [2, 2, 3]  # as even as it can be
+
+
 def test_too_few_helper_answers_let_everything_through(monkeypatch):
     fake_generate(monkeypatch, ["", "only one"])
     monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(0.0, 0.0)] * len(a))
