@@ -136,6 +136,8 @@ def judger_main(argv=None):
     parser.add_argument("--answer", required=True)
     parser.add_argument("--constraint", required=True, help="the constraint, one sentence")
     parser.add_argument("--score", action="store_true", help="P([[1]]) in one pass (not SEIF: beyond_seif.score_judge)")
+    parser.add_argument("--pmi", metavar="REQUEST",
+                        help="the PMI verdict given the seed request (not SEIF: beyond_seif.pmi_judge)")
     parser.add_argument("--max-new-tokens", type=int, default=JudgerConfig.max_new_tokens)
     args = parser.parse_args(argv)
     answer = strip_think(args.answer).strip()
@@ -143,6 +145,11 @@ def judger_main(argv=None):
         raise UserError("the answer is empty (an empty answer is always judged 0)")
     model, tokenizer = rollout.load(args.model)
     messages = [judger.judge_messages(answer, args.constraint)]
+    if args.pmi is not None:
+        from beyond_seif import pmi_judge
+        value = pmi_judge.pmi(model, tokenizer, [args.pmi], [(answer, args.constraint)])[0]
+        print(f"PMI = {value:.4f} per answer token  verdict: {int(value > 0)}")
+        return
     if args.score:
         from beyond_seif import score_judge
         probability = score_judge.llm_score(model, tokenizer, messages, batch_size=1)[0]

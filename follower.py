@@ -53,7 +53,8 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         answers, answered = echo_guard.guard(helper, tokenizer, items, answers, answered, judger_cfg, departures)
         info["echo_or_off_topic"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
     fractions, verdicts = judger.followed_fractions(
-        helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures)
+        helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures,
+        [items[i].get("seed") for i in answered])
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
         rewards[i] = fraction

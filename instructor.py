@@ -186,7 +186,8 @@ def rewards(helper, tokenizer, items, texts, cfg, judger_cfg, filter_cfg, depart
     # be 0 and pay the maximum 1 - 0. SEIF gives it 0, and so do we.
     answered = [(index, answer) for index, answer in enumerate(answers) if answer]
     fractions, _ = judger.followed_fractions(
-        helper, tokenizer, [(answer, valid[index][1]) for index, answer in answered], judger_cfg, departures)
+        helper, tokenizer, [(answer, valid[index][1]) for index, answer in answered], judger_cfg, departures,
+        [items[valid[index][0]]["seed"] for index, _ in answered])
     result = [0.0] * len(texts)
     for (index, _), followed in zip(answered, fractions):
         result[valid[index][0]] = 1.0 - followed

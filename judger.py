@@ -8,11 +8,13 @@ worked examples. It sees the ANSWER and ONE constraint, never the seed instructi
 short analysis and ends with `[[1]]` (satisfied) or `[[0]]` (not). Anything that is not a clear
 `[[1]]` counts as 0, and so does an empty answer.
 
-Three departures plug in here, all off by default (settings.BeyondSEIF): `rules`, a constraint
+Four departures plug in here, all off by default (settings.BeyondSEIF): `rules`, a constraint
 that states one IFEval rule is checked by that rule instead of the LLM (beyond_seif/rules.py);
 `score_judge`, P([[1]]) from one forward pass instead of a generated analysis
-(beyond_seif/score_judge.py); and `calibrated_judge`, that P([[1]]) cut where the batch's rule
-verdicts put the threshold (beyond_seif/calibrated_judge.py).
+(beyond_seif/score_judge.py); `calibrated_judge`, that P([[1]]) cut where the batch's rule
+verdicts put the threshold (beyond_seif/calibrated_judge.py); and `pmi_judge`, no question at
+all: the constraint is met when it makes the answer likelier given the request
+(beyond_seif/pmi_judge.py).
 
 Reads: (answer, constraint) pairs in memory. Writes: nothing; `judge` returns the verdicts.
 
@@ -20,7 +22,7 @@ Reads: (answer, constraint) pairs in memory. Writes: nothing; `judge` returns th
 
 Try it by hand:
     python judger.py --model Qwen/Qwen2.5-0.5B-Instruct --answer "hello world" \
-        --constraint "Write the whole answer in lowercase letters." [--score]
+        --constraint "Write the whole answer in lowercase letters." [--score | --pmi "the seed request"]
 """
 
 from dataclasses import dataclass
@@ -113,12 +115,13 @@ def llm_verdicts(model, tokenizer, answer_constraint_texts, cfg, departures=None
     return [float(parse_verdict(text, missing)) for text in texts]
 
 
-def judge(model, tokenizer, pairs, cfg=None, departures=None):
+def judge(model, tokenizer, pairs, cfg=None, departures=None, requests=None):
     """One verdict in [0, 1] per (answer_text, constraint_dict) pair.
 
     The answer's reasoning (up to `</think>`) is dropped first; an empty answer gets 0 without
     asking anyone. Every other pair goes to the LLM judge in one batched call, except, with the
     `rules` departure, those a rule checks (so `model` may be None when a rule checks them all).
+    `requests`, one per pair, are the seed requests; only the `pmi_judge` departure reads them.
     """
     cfg, departures = cfg or JudgerConfig(), departures or BeyondSEIF()
     pairs = [(strip_think(answer), constraint) for answer, constraint in pairs]
@@ -138,22 +141,30 @@ def judge(model, tokenizer, pairs, cfg=None, departures=None):
             for index, verdict in zip(answered, results):
                 verdicts[index] = verdict
             answered = []
-    if answered:
+    if answered and departures.pmi_judge:  # PMI of the constraint with the answer, given the request
+        from beyond_seif import pmi_judge
+        results = pmi_judge.verdicts(model, tokenizer, [requests[i] if requests else None for i in answered],
+                                     [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered], cfg.batch_size)
+    elif answered:
         results = llm_verdicts(model, tokenizer, [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered],
                                cfg, departures)
+    if answered:
         for index, verdict in zip(answered, results):
             verdicts[index] = verdict
     return verdicts
 
 
-def followed_fractions(model, tokenizer, answered_sets, cfg=None, departures=None):
+def followed_fractions(model, tokenizer, answered_sets, cfg=None, departures=None, requests=None):
     """For each (answer, constraints) set, the mean verdict over its constraints (0.0 if none).
 
     This is what both trained roles' rewards are made of. Every pair of every set goes to
     `judge` in one batched call. Returns (fractions, verdicts), verdicts flat in set order.
+    `requests`: each set's seed request (for the `pmi_judge` departure).
     """
     pairs = [(answer, constraint) for answer, constraints in answered_sets for constraint in constraints]
-    verdicts = judge(model, tokenizer, pairs, cfg, departures)
+    pair_requests = None if requests is None else [
+        request for request, (_, constraints) in zip(requests, answered_sets) for _ in constraints]
+    verdicts = judge(model, tokenizer, pairs, cfg, departures, pair_requests)
     fractions, start = [], 0
     for _, constraints in answered_sets:
         count = len(constraints)

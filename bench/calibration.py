@@ -14,7 +14,8 @@ the threshold. Two labelled sets measure it:
               IFEval rule verdicts (how the loop would use it: does the cut transfer?), and, as a
               ceiling, with a cut fitted on one half of this set's labels, measured on the other.
               Also PMI, the label-free likelihood lead of JUDGING.md: (log p(answer | request +
-              constraint) - log p(answer | request)) / answer tokens, cut at the set's median.
+              constraint) - log p(answer | request)) / answer tokens, cut at the set's median
+              and at 0 (the pmi_judge departure's verdict).
 
 Every figure comes with its 95% interval (bootstrap for balanced accuracy, Wilson for rates),
 the ROC AUC of the signal, and the cost: verdicts per second and forward passes per verdict.
@@ -39,7 +40,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 import accuracy  # noqa: E402  (labelled IFEval pairs, metrics, intervals)
 import judger  # noqa: E402
 import rollout  # noqa: E402
-from beyond_seif import calibrated_judge, score_judge  # noqa: E402
+from beyond_seif import calibrated_judge, pmi_judge, score_judge  # noqa: E402
 
 OPEN_ENDED = REPO / "bench" / "open_ended_pairs.jsonl"
 
@@ -61,22 +62,12 @@ def score(model, tokenizer, answer_constraint_pairs, batch_size):
     return score_judge.llm_score(model, tokenizer, chats, batch_size), time.time() - start
 
 
-@torch.no_grad()
-def mean_logprob(model, tokenizer, request, answer):
-    """Mean log p(answer token) per token, the answer as the assistant's reply to `request`."""
-    prompt = rollout.chat_text(tokenizer, [{"role": "user", "content": request}])
-    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-    answer_ids = tokenizer(answer, add_special_tokens=False).input_ids
-    ids = torch.tensor([prompt_ids + answer_ids], device=model.device)
-    logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
-    return logits.log_softmax(-1).gather(1, ids[0, len(prompt_ids) :, None]).mean().item()
-
-
-def pmi(model, tokenizer, rows):
-    """JUDGING.md's PMI of each row's constraint with its answer, and the seconds it took."""
+def pmi(model, tokenizer, rows, batch_size):
+    """JUDGING.md's PMI of each row's constraint with its answer (the pmi_judge departure's own
+    computation), and the seconds it took."""
     start = time.time()
-    values = [mean_logprob(model, tokenizer, f"{row['request']}\n{row['constraint']}", row["answer"])
-              - mean_logprob(model, tokenizer, row["request"], row["answer"]) for row in rows]
+    values = pmi_judge.pmi(model, tokenizer, [row["request"] for row in rows],
+                           [(row["answer"], row["constraint"]) for row in rows], batch_size)
     return values, time.time() - start
 
 
@@ -145,7 +136,7 @@ def main():
     random.Random(args.seed).shuffle(order)
     tune, held = order[: len(order) // 2], order[len(order) // 2 :]
     own_cut = calibrated_judge.fit_threshold([p_open[i] for i in tune], [truth[i] for i in tune])
-    pmi_values, seconds_pmi = pmi(model, tokenizer, rows)
+    pmi_values, seconds_pmi = pmi(model, tokenizer, rows, args.batch_size)
     median = sorted(pmi_values)[len(pmi_values) // 2]
     results["open_ended"] = {
         "pairs": len(rows), "roc_auc_p1": round(accuracy.roc_auc(truth, p_open), 4),
@@ -155,6 +146,7 @@ def main():
         "own_half_cut_held_half": measured([truth[i] for i in held], [p_open[i] for i in held], own_cut,
                                            "P > a cut fitted on the other half's labels (a ceiling, not label-free)"),
         "pmi_median_cut": measured(truth, pmi_values, median, "PMI > the set's median (label-free)"),
+        "pmi_zero_cut": measured(truth, pmi_values, 0.0, "PMI > 0 (the pmi_judge departure; label-free)"),
         "verdicts_per_s_p1": round(len(rows) / seconds_open, 3), "verdicts_per_s_pmi": round(len(rows) / seconds_pmi, 3),
         "passes_per_verdict_pmi": 2}
     results["records"] = {"ifeval_p1": [round(p, 5) for p in probabilities],
