@@ -71,14 +71,18 @@ def instructor_main(argv=None):
         print(f"{len(rows)} instructions written to {args.out} (dropped: {counts})")
 
 
-def read_instructions(path):
-    """Instruction rows from a JSONL file, each checked for what training needs."""
+def read_instructions(path, needs_seed=False):
+    """Instruction rows from a JSONL file, each checked for what training needs (`needs_seed`:
+    the pmi_judge departure reads each row's seed request)."""
     rows = read_jsonl(path)
     for number, row in enumerate(rows, start=1):
         if not isinstance(row.get("instruction"), str) or not isinstance(row.get("constraints"), list):
             raise UserError(f"{path}: row {number} needs an 'instruction' string and a 'constraints' list")
         if not all(isinstance(c, dict) and isinstance(c.get("text"), str) for c in row["constraints"]):
             raise UserError(f"{path}: row {number}: every constraint must be an object with a 'text' string")
+        if needs_seed and not isinstance(row.get("seed"), str):
+            raise UserError(f"{path}: row {number} needs a 'seed' string (the request without its constraints): "
+                            "beyond_seif.pmi_judge compares the answer's likelihood with and without each constraint")
     return rows
 
 
@@ -92,7 +96,7 @@ def follower_main(argv=None):
     args = parser.parse_args(argv)
     settings = from_args(args, FollowerSettings())
     follower.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
-                   read_instructions(args.instructions), args.out, args.epochs)
+                   read_instructions(args.instructions, settings.beyond_seif.pmi_judge), args.out, args.epochs)
     print(f"follower saved to {args.out}")
 
 

@@ -94,3 +94,14 @@ def test_it_and_the_calibrated_judge_cannot_both_be_on():
     with pytest.raises(UserError, match="calibrated_judge and beyond_seif.pmi_judge"):
         settings_module.check(Both())
     settings_module.check(One())
+
+
+def test_instruction_rows_without_a_seed_are_refused_when_it_is_on(tmp_path):
+    from cli import read_instructions
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"seed": "Describe rain.", "instruction": "Describe rain.\\nBe warm.", "constraints": [{"text": "Be warm."}]}\n'
+                    '{"instruction": "Describe snow.\\nBe warm.", "constraints": [{"text": "Be warm."}]}\n')
+    assert len(read_instructions(path)) == 2  # SEIF's reward does not read the seed
+    with pytest.raises(UserError, match="row 2 needs a 'seed'"):
+        read_instructions(path, needs_seed=True)
