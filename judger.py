@@ -141,14 +141,14 @@ def judge(model, tokenizer, pairs, cfg=None, departures=None, requests=None):
             for index, verdict in zip(answered, results):
                 verdicts[index] = verdict
             answered = []
-    if answered and departures.pmi_judge:  # PMI of the constraint with the answer, given the request
-        from beyond_seif import pmi_judge
-        results = pmi_judge.verdicts(model, tokenizer, [requests[i] if requests else None for i in answered],
-                                     [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered], cfg.batch_size)
-    elif answered:
-        results = llm_verdicts(model, tokenizer, [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered],
-                               cfg, departures)
     if answered:
+        texts = [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered]
+        if departures.pmi_judge:  # PMI of the constraint with the answer, given the request
+            from beyond_seif import pmi_judge
+            results = pmi_judge.verdicts(model, tokenizer, [requests[i] if requests else None for i in answered],
+                                         texts, cfg.batch_size)
+        else:
+            results = llm_verdicts(model, tokenizer, texts, cfg, departures)
         for index, verdict in zip(answered, results):
             verdicts[index] = verdict
     return verdicts
