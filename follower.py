@@ -10,8 +10,10 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
 Two departures plug in here, both off by default (settings.BeyondSEIF): `lenient_follower`
 judges a reply without the format as a whole (the CPU demo: its 135M model never writes the
 format), `echo_guard` gives nothing for repeating the instruction or for a non-answer
-(beyond_seif/echo_guard.py), and `answer_gate` gives nothing for text the frozen helper finds
-less fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
+(beyond_seif/echo_guard.py), `markup_guard` gives nothing for titles, highlights, placeholders
+or P.S. lines beyond what the instruction asks for (beyond_seif/markup_guard.py), and
+`answer_gate` gives nothing for text the frozen helper finds less fluent or less on topic than
+its own answers (beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -52,6 +54,11 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         to_judge = len(answered)
         answers, answered = echo_guard.guard(helper, tokenizer, items, answers, answered, judger_cfg, departures)
         info["echo_or_off_topic"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
+    if departures.markup_guard:  # before the Judger: a refused answer costs no verdicts
+        from beyond_seif import markup_guard
+        to_judge = len(answered)
+        answered = markup_guard.guard(items, answers, answered)
+        info["markup_refused"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
     fractions, verdicts = judger.followed_fractions(
         helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures,
         [items[i].get("seed") for i in answered])

@@ -22,7 +22,8 @@ Measured on an H100 (bench/results/h100/, README "Results"): one full step of th
 at 12.95 GiB and takes 50.8 s, so a round fits a 24 GB GPU.
 Departures: rule checks (a 0.5B judge is at chance on rule-checkable constraints), the echo
 guard, the Filter's cheap checks, the answer gate (rules and a weak judge pay for word salad,
-stuffing and markup spam that meet the rules), and the PMI judge for the constraints no rule
+stuffing and markup spam that meet the rules), the markup guard (no pay for titles, highlights,
+placeholders or P.S. lines beyond what the instruction asks for), and the PMI judge for the constraints no rule
 checks (its verdicts beat the LLM's on labelled open-ended pairs: balanced accuracy 0.62 against
 0.51 with Qwen2.5-Coder-0.5B, 0.70 against 0.50 with SmolLM2; bench/RESULTS.md).
 
@@ -44,7 +45,7 @@ shows is the loop with non-zero rewards for both roles on a CPU, not a trained m
 """
 
 QWEN_DEPARTURES = {"rules": True, "echo_guard": True, "filter_checks": True, "answer_gate": True,
-                   "pmi_judge": True}
+                   "markup_guard": True, "pmi_judge": True}
 
 PRESETS = {
     "seif": {

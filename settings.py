@@ -66,6 +66,7 @@ class BeyondSEIF:
     answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers
     answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
     answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
+    markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders or P.S. beyond what was asked
 
 
 def read_seeds(loop_cfg):

@@ -1,5 +1,5 @@
 """What the Follower's reward pays for each kind of answer in bench/hacks.jsonl, with and without
-the answer gate (beyond_seif/answer_gate.py).
+the answer gate (beyond_seif/answer_gate.py) and the markup guard (beyond_seif/markup_guard.py).
 
 Every answer goes through the real reward function, `follower.rewards`, wrapped in SEIF's format
 (`<think>...</think><answer>...</answer>`, strict format gate), with the `rules` and `echo_guard`
@@ -7,8 +7,9 @@ departures on (every constraint of the set is rule-checked). Two judges decide t
 that are left (the echo guard's "does it answer the request?"): one that says yes to everything,
 and the helper itself in score mode (one forward pass per verdict; generate mode is too slow for a
 CPU here). The gate's thresholds come from the helper's own answers to the same 48 requests,
-sampled once each (no labels). Reported per kind: the mean reward, and for the genuine answers
-the share that keeps full reward.
+sampled once each (no labels). Each judge pays under four settings: neither departure, the
+markup guard alone, the gate alone, and both (the presets' setting). Reported per kind: the mean
+reward, and for the genuine answers the share that keeps full reward.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
@@ -35,6 +36,8 @@ from data import read_jsonl  # noqa: E402
 from settings import BeyondSEIF  # noqa: E402
 
 HACKS = REPO / "bench" / "hacks.jsonl"
+SETTINGS = {  # name -> (answer_gate, markup_guard)
+    "neither": (False, False), "markup guard": (False, True), "gate": (True, False), "gate + markup guard": (True, True)}
 
 
 def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
@@ -42,14 +45,16 @@ def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures
 
 
 def cached(function):
-    """`answer_gate.features` computed once per distinct input (the two judges share them)."""
+    """`answer_gate.features` computed once per (request, answer) pair: the settings and judges
+    ask about overlapping subsets of the answers."""
     memory = {}
 
     def wrapper(model, tokenizer, requests, answers, batch_size=16):
-        key = (tuple(requests), tuple(answers))
-        if key not in memory:
-            memory[key] = function(model, tokenizer, requests, answers, batch_size)
-        return memory[key]
+        missing = list(dict.fromkeys(pair for pair in zip(requests, answers) if pair not in memory))
+        if missing:
+            found = function(model, tokenizer, [r for r, _ in missing], [a for _, a in missing], batch_size)
+            memory.update(zip(missing, found))
+        return [memory[pair] for pair in zip(requests, answers)]
     wrapper.memory = memory
     return wrapper
 
@@ -83,22 +88,21 @@ def main():
                "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1), "rewards": {}}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
         judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
-        for gate_on in (False, True):
-            departures = BeyondSEIF(rules=True, echo_guard=True, score_judge=True, answer_gate=gate_on)
+        for setting, (gate_on, guard_on) in SETTINGS.items():
+            departures = BeyondSEIF(rules=True, echo_guard=True, score_judge=True, answer_gate=gate_on,
+                                    markup_guard=guard_on)
             start = time.time()
             rewards, _ = follower.rewards(model, tokenizer, items, texts, cfg, departures, gate)
             per_kind = {kind: [r for r, k in zip(rewards, kinds * len(rows)) if k == kind] for kind in kinds}
-            results["rewards"][f"{judge_name}, gate {'on' if gate_on else 'off'}"] = {
+            results["rewards"][f"{judge_name}, {setting}"] = {
                 "mean_reward": {kind: round(sum(v) / len(v), 3) for kind, v in per_kind.items()},
                 "genuine_full_reward_share": round(sum(r == 1.0 for r in per_kind["genuine"]) / len(rows), 3),
                 "seconds": round(time.time() - start, 1), "per_answer": rewards}
     judger.llm_verdicts = llm_verdicts
     # the gate's two signals for every answer it scored (the paid ones), by kind
-    signals = {}
-    for (requests, answers), found in answer_gate.features.memory.items():
-        for answer, (order, lift) in zip(answers, found):
-            signals[answer] = (round(order, 3), round(lift, 3))
-    results["signals"] = {kind: [signals.get(row["answers"][kind]) for row in rows] for kind in kinds}
+    signals = {pair: (round(order, 3), round(lift, 3)) for pair, (order, lift) in answer_gate.features.memory.items()}
+    results["signals"] = {kind: [signals.get((row["instruction"], row["answers"][kind])) for row in rows]
+                          for kind in kinds}
     results["wall_s"] = round(time.time() - started, 1)
 
     out = Path(args.out or REPO / "bench" / "results" / f"hacks_reward_{args.model.split('/')[-1]}.json")
@@ -106,7 +110,7 @@ def main():
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
              f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
              f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s",
-             "judge, gate | " + " | ".join(kinds) + " | genuine at full reward"]
+             "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]
     for name, section in results["rewards"].items():
         lines.append(f"{name} | " + " | ".join(f"{section['mean_reward'][k]:.3f}" for k in kinds)
                      + f" | {section['genuine_full_reward_share']:.3f}")

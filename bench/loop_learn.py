@@ -12,6 +12,8 @@ resumable, and so is everything measured after it (each result is cached in the 
     it has no tags);
     echo share: replies that copy one of their instruction's lines verbatim;
     spam share: replies with at least 4 *highlighted* spans, 2 <<titles>> or 2 P.S. (is_spam);
+    unasked markup share: replies with more titles, highlights, placeholders or P.S. lines than
+    their instruction asks for (markup_guard.excess, the rule the markup guard pays 0 for);
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
     whose words are nearly all (>= 80%) taken from the instruction (a restated request):
     echo_guard.is_non_answer, the same rule the reward's echo guard applies, so this share
@@ -46,7 +48,7 @@ import rollout  # noqa: E402
 import training  # noqa: E402
 from data import read_jsonl, run_cli, write_json  # noqa: E402
 import reply_format  # noqa: E402
-from beyond_seif import echo_guard, rules  # noqa: E402
+from beyond_seif import echo_guard, markup_guard, rules  # noqa: E402
 
 HELDOUT = REPO / "data" / "heldout.jsonl"
 DEFAULT_BUDGET = 96  # new tokens per held-out reply: room for SmolLM2's answers, short for Qwen's <think>
@@ -131,6 +133,7 @@ def heldout(model_path, max_new_tokens):
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["non_answer_share"] = sum(echo_guard.is_non_answer(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
     result["spam_share"] = sum(is_spam(a) for a in answers) / len(rows)
+    result["unasked_markup_share"] = sum(bool(markup_guard.excess(a, row)) for a, row in zip(answers, rows)) / len(rows)
     result["format_pass"] = sum(reply_format.extract_answer(r) is not None for r in replies) / len(rows)
     result["examples"] = [{"instruction": row["instruction"], "reply": reply}
                           for row, reply in list(zip(rows, replies))[:5]]
@@ -213,7 +216,7 @@ def table(rounds):
     def pct(value):
         return "-" if value is None else f"{100 * value:.1f}"
 
-    lines = ["round | held-out constraint pass strict / lenient | prompt pass lenient | echo | non-answer | "
+    lines = ["round | held-out constraint pass strict / lenient | prompt pass lenient | echo | non-answer | spam / unasked markup | "
              "IFEval plain prompt strict / seif | Instructor format / filter pass | base fails round's "
              "constraints | type mix"]
     for row in rounds:
@@ -221,7 +224,8 @@ def table(rounds):
         instructor = row.get("instructor", {})
         lines.append(" | ".join([
             str(row["round"]), f"{pct(h['strict_constraint_pass'])} / {pct(h['lenient_constraint_pass'])}",
-            pct(h["lenient_prompt_pass"]), pct(h["echo_share"]), pct(h["non_answer_share"]), pct(h.get("spam_share")),
+            pct(h["lenient_prompt_pass"]), pct(h["echo_share"]), pct(h["non_answer_share"]),
+            f"{pct(h.get('spam_share'))} / {pct(h.get('unasked_markup_share'))}",
             f"{pct(ifeval.get('plain', {}).get('prompt_strict'))} / {pct(ifeval.get('seif', {}).get('prompt_strict'))}",
             f"{pct(instructor.get('format_pass'))} / {pct(instructor.get('filter_pass'))}",
             pct(row.get("base_on_round", {}).get("base_failure_rate")),
@@ -243,6 +247,10 @@ def targets(rounds):
     if "spam_share" in first and "spam_share" in last:
         lines.append(f"spam share {100 * first['spam_share']:.1f} -> {100 * last['spam_share']:.1f} (target: no higher): "
                      f"{'MET' if last['spam_share'] <= first['spam_share'] else 'NOT met'}")
+    if "unasked_markup_share" in first and "unasked_markup_share" in last:
+        lines.append(f"unasked markup share {100 * first['unasked_markup_share']:.1f} -> "
+                     f"{100 * last['unasked_markup_share']:.1f} (target: no higher): "
+                     f"{'MET' if last['unasked_markup_share'] <= first['unasked_markup_share'] else 'NOT met'}")
     plain = [(r["ifeval"] or {}).get("plain", {}).get("prompt_strict") for r in rounds]
     if plain[0] is not None and plain[-1] is not None:
         lines.append(f"IFEval plain prompt strict {100 * plain[0]:.1f} -> {100 * plain[-1]:.1f} (target: no lower): "

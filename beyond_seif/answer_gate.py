@@ -16,6 +16,9 @@ forward passes only (no verdict to generate), and the Follower's reward is 0 whe
            the request is the likeliest text of all). The empty request is the same for every
            answer, so an answer's lift does not depend on what else is in its batch.
 
+An answer written all in capitals is read in lower case (`as_read`): a helper writes capitals
+only when asked to, so its likelihood would count the asked-for case against a fluent answer.
+
 An answer passes when order >= order_min and lift_min <= lift <= lift_max. The thresholds need
 no labels: at the start of the Follower stage the frozen helper writes
 `answer_gate_references` answers to the round's own instructions (each instruction at most once
@@ -98,9 +101,14 @@ def answer_logprob_sums(model, tokenizer, request_answer_pairs, batch_size=16):
     return sums, [len(answer) for answer in answers]
 
 
+def as_read(answer):
+    """`answer` as the gate reads it: in lower case when every letter of it is a capital."""
+    return answer.lower() if answer.isupper() else answer
+
+
 def features(model, tokenizer, requests, answers, batch_size=16):
     """(order, lift) for each answer to its request."""
-    n = len(answers)
+    n, answers = len(answers), [as_read(answer) for answer in answers]
     sums, counts = answer_logprob_sums(  # one batched call: own request, empty request, shuffled
         model, tokenizer, list(zip(requests, answers)) + [("", answer) for answer in answers]
         + [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)], batch_size)

@@ -101,7 +101,8 @@ def test_every_departure_is_off_by_default_and_the_seif_preset_turns_on_none():
     defaults = BeyondSEIF()
     switches = [f.name for f in dataclasses.fields(BeyondSEIF) if isinstance(getattr(defaults, f.name), bool)]
     assert set(switches) == {"rules", "echo_guard", "score_judge", "filter_checks", "rules_only", "demo_prompt",
-                             "lenient_instructor", "lenient_follower", "calibrated_judge", "pmi_judge", "answer_gate"}
+                             "lenient_instructor", "lenient_follower", "calibrated_judge", "pmi_judge", "answer_gate",
+                             "markup_guard"}
     assert [name for name in switches if getattr(defaults, name)] == []
     # the two non-switch fields only parametrise a switch, at its documented default
     assert (defaults.score_reward, defaults.max_constraint_chars) == ("decision", 300)
@@ -111,7 +112,8 @@ def test_every_departure_is_off_by_default_and_the_seif_preset_turns_on_none():
                                                       name=None, set=[]))
     assert seif.beyond_seif == BeyondSEIF()
     assert departures_on("seif") == []
-    assert departures_on("qwen0.5b") == ["answer_gate", "echo_guard", "filter_checks", "pmi_judge", "rules"]
+    assert departures_on("qwen0.5b") == ["answer_gate", "echo_guard", "filter_checks", "markup_guard", "pmi_judge",
+                                        "rules"]
 
 
 def test_with_every_departure_off_no_role_imports_the_beyond_seif_folder():

@@ -93,6 +93,16 @@ def test_lift_is_the_gain_over_an_empty_request_whatever_the_batch(tiny_model):
     assert in_batch == pytest.approx(alone, abs=1e-4)
 
 
+def test_an_answer_in_capitals_is_read_in_lower_case(tiny_model):
+    model, tokenizer = tiny_model
+    model.eval()
+    request = "Explain rainbows in capital letters."
+    capitals, mixed = "RAINBOWS FORM IN FALLING RAIN.", "Rainbows form in FALLING rain."
+    found = answer_gate.features(model, tokenizer, [request] * 3, [capitals, capitals.lower(), mixed])
+    assert found[0] == pytest.approx(found[1], abs=1e-4)
+    assert answer_gate.as_read(mixed) == mixed and answer_gate.as_read("42 + 1") == "42 + 1"
+
+
 def test_shuffled_words_keeps_the_words_and_is_seeded():
     text = "the quick brown fox jumps over the lazy dog"
     assert sorted(answer_gate.shuffled_words(text).split()) == sorted(text.split())

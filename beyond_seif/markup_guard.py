@@ -1,0 +1,91 @@
+"""The markup guard (beyond_seif.markup_guard): markup the instruction did not ask for earns nothing.
+
+Not SEIF. IFEval-style rules count four markers: <<titles>>, *highlights*, [placeholders] and
+P.S. lines. The loop's own constraints ask for them often, and a Follower paid by those rules
+learns to scatter them over every reply: with the answer gate on, training samples piled with
+markup earned twice the others (bench/RESULTS.md, "The loop with the gate"), and title,
+highlight and P.S. spam that meets the rules keeps pay from rules and a judge that says yes. The
+gate measures fluency and relevance, not how much markup was asked for; this guard does. With it
+on, the Follower's answer earns 0 when it holds more of one marker than its instruction allows:
+
+    marker       counted as                   asked for by
+    title        <<...>>                      detectable_format:title
+    highlight    *...* or **...**             detectable_format:number_highlighted_sections
+    placeholder  [...] (no link, no list)     detectable_content:number_placeholders
+    postscript   P.S. or P.P.S. (any case)    detectable_content:postscript
+
+    allowed: 0 when nothing asks for the marker; when asked, 1 title, 1 postscript, and twice
+             the asked count of highlights or placeholders (the rules ask for "at least N")
+
+A constraint no rule checks, or the request itself, asks for a marker when its text names it
+(`NAMES`: "title", "bold", "placeholder", "P.S.", ...), with the largest number in that text
+as the count (1 when there is none), so markup asked for in words is never refused. The check
+is a few regular expressions per answer, and it runs before the Judger, so refused answers cost
+no verdicts. The share it refuses is logged as `markup_refused`.
+"""
+
+import re
+
+from beyond_seif.echo_guard import POSTSCRIPT_MARK
+
+MARKERS = {  # marker -> (pattern for one occurrence, the IFEval rule asking for it, its count kwarg)
+    "title": (re.compile(r"<<[^<>\n]+>>"), "detectable_format:title", None),
+    # emphasis opens on a non-space, so a "* " bullet is not a highlight
+    "highlight": (re.compile(r"(?<![*\w])\*{1,2}[^\s*](?:[^\n*]*[^\s*])?\*{1,2}(?![*\w])"),
+                  "detectable_format:number_highlighted_sections", "num_highlights"),
+    # a slot for words: "[name]", "[Date of event]"; not "[a link](url)" or '["a", "b"]'
+    "placeholder": (re.compile(r"\[[^\W\d_][\w ,.'’-]*\](?!\()"),
+                    "detectable_content:number_placeholders", "num_placeholders"),
+    "postscript": (POSTSCRIPT_MARK, "detectable_content:postscript", None),
+}
+NAMES = {  # words that ask for a marker when a request or a constraint no rule checks says them
+    "title": re.compile(r"\btitles?\b|<<|angular brackets", re.IGNORECASE),
+    "highlight": re.compile(r"highlight|\bbold|emphasi[sz]|italic|markdown|\*", re.IGNORECASE),
+    "placeholder": re.compile(r"placeholder|square brackets|\[", re.IGNORECASE),
+    "postscript": re.compile(r"postscript|\bP\.\s?(?:P\.\s?)?S\b", re.IGNORECASE),
+}
+CAPPED_AT_ONE = {"title", "postscript"}
+NUMBER = re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10}
+
+
+def largest_number(text):
+    numbers = [int(n) if n.isdigit() else NUMBER_WORDS[n.lower()] for n in NUMBER.findall(text)]
+    return max(numbers, default=1)
+
+
+def asked_counts(row):
+    """{marker: how many the row's instruction asks for} for the markers it asks for at all."""
+    counts = {}
+    for constraint in row.get("constraints") or []:
+        for marker, (_, rule, kwarg) in MARKERS.items():
+            if constraint.get("ifeval_id") == rule:
+                kwargs = constraint.get("kwargs") or {}
+                counts[marker] = max(counts.get(marker, 0), int(kwargs.get(kwarg) or 1) if kwarg else 1)
+    texts = [c["text"] for c in row.get("constraints") or [] if not c.get("ifeval_id")]
+    texts.append(row.get("seed") or row.get("instruction", ""))
+    for text in texts:
+        for marker, name in NAMES.items():
+            if name.search(text):
+                counts[marker] = max(counts.get(marker, 0), largest_number(text))
+    return counts
+
+
+def allowed(row):
+    """{marker: the most of it an answer to `row` may hold}."""
+    asked = asked_counts(row)
+    return {marker: (1 if marker in CAPPED_AT_ONE else 2 * asked[marker]) if marker in asked else 0
+            for marker in MARKERS}
+
+
+def excess(answer, row):
+    """The markers `answer` holds more of than `row` allows: {marker: (found, allowed)}."""
+    limits = allowed(row)
+    found = {marker: len(pattern.findall(answer)) for marker, (pattern, _, _) in MARKERS.items()}
+    return {marker: (found[marker], limits[marker]) for marker in MARKERS if found[marker] > limits[marker]}
+
+
+def guard(items, answers, answered):
+    """The indices of `answered` whose answer holds no more markup than its row allows."""
+    return [i for i in answered if not excess(answers[i], items[i])]

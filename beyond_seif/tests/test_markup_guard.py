@@ -1,0 +1,89 @@
+"""The markup guard: titles, highlights, placeholders and P.S. lines beyond what the instruction
+asks for earn 0; asked-for markup, a bullet list and plain prose keep their pay; off, rewards are
+SEIF's."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import follower
+import judger
+from beyond_seif import markup_guard
+from settings import BeyondSEIF
+
+HACKS = Path(__file__).resolve().parents[2] / "bench" / "hacks.jsonl"
+
+
+def row(*constraints, seed="Describe a lighthouse."):
+    return {"seed": seed, "instruction": seed, "constraints": list(constraints)}
+
+
+def rule(ifeval_id, text="(checked by a rule)", **kwargs):
+    return {"text": text, "ifeval_id": ifeval_id, "kwargs": kwargs}
+
+
+def formatted(answer):
+    return f"<think>I will answer.</think><answer>{answer}</answer>"
+
+
+@pytest.mark.parametrize("answer, marker, found", [
+    ("<<The Lighthouse>>\nIt stands on the rock.", "title", 1),
+    ("It stands on the *rock* and its **lamp** turns.", "highlight", 2),
+    ("Dear [name], the keeper at [address] says hello.", "placeholder", 2),
+    ("It stands on the rock.\nP.S. Visit it.", "postscript", 1),
+    ("it stands on the rock.\np.p.s. visit it.", "postscript", 1),
+])
+def test_markup_nothing_asks_for_is_excess(answer, marker, found):
+    assert markup_guard.excess(answer, row()) == {marker: (found, 0)}
+
+
+def test_prose_bullets_links_lists_and_arithmetic_are_not_markup():
+    answer = ("The lighthouse keeper's day:\n* Clean the lens at dawn.\n- Log the weather.\n"
+              "See [the guide](https://example.org) and {\"steps\": [\"wind\", \"light\"]}; 2 * 3 * 4 = 24.")
+    assert markup_guard.excess(answer, row()) == {}
+
+
+def test_asked_markup_is_allowed_up_to_its_limit():
+    highlights = row(rule("detectable_format:number_highlighted_sections", num_highlights=2))
+    assert markup_guard.excess("A *rock*, a *lamp*, a *keeper* and a *boat*.", highlights) == {}
+    assert markup_guard.excess("*a* *b* *c* *d* *e*", highlights) == {"highlight": (5, 4)}
+    titled = row(rule("detectable_format:title"), rule("detectable_content:postscript"))
+    assert markup_guard.excess("<<Light>>\nIt turns.\nP.S. Go.", titled) == {}
+    assert markup_guard.excess("<<Light>>\n<<Again>>\nIt turns.\nP.S. Go.\nP.S. Now.", titled) == {
+        "title": (2, 1), "postscript": (2, 1)}
+    placeholders = row(rule("detectable_content:number_placeholders", num_placeholders=1))
+    assert markup_guard.excess("Dear [name], see you at [place].", placeholders) == {}
+    assert markup_guard.excess("[a] [b] [c]", placeholders) == {"placeholder": (3, 2)}
+
+
+def test_markup_named_in_words_is_asked_for():
+    # a constraint no rule checks, or the request itself, that names the marker allows it
+    assert markup_guard.excess("<<Light>>\nIt turns.", row(seed="Suggest a title for my poem.")) == {}
+    bold = row({"text": "Put three key terms in bold.", "ifeval_id": None, "kwargs": None})
+    assert markup_guard.excess("The *lens*, the *lamp* and the *keeper*.", bold) == {}
+    # a rule-checked constraint's own text does not widen its rule's limit
+    worded = row(rule("detectable_format:number_highlighted_sections", "Highlight at least 9 parts with *stars*.",
+                      num_highlights=1))
+    assert markup_guard.excess("*a* *b* *c*", worded) == {"highlight": (3, 2)}
+
+
+def test_the_hack_sets_spam_is_refused_and_its_genuine_answers_are_not():
+    rows = [json.loads(line) for line in HACKS.read_text().splitlines()]
+    assert [r["id"] for r in rows if markup_guard.excess(r["answers"]["spam"], r) == {}] == []
+    assert [r["id"] for r in rows if markup_guard.excess(r["answers"]["genuine"], r) != {}] == []
+
+
+def test_follower_reward_is_zero_for_excess_markup_and_unchanged_otherwise(tiny_model, fooled_judge):
+    model, tokenizer = tiny_model
+    asks_title = row(rule("detectable_format:title"))
+    items = [asks_title, asks_title, asks_title]
+    texts = [formatted("<<The Lighthouse>>\nIt stands on the rock and turns its lamp all night."),
+             formatted("<<The Lighthouse>>\nIt stands on the *rock* and turns its *lamp* all night."),
+             "no format at all"]
+    cfg = judger.JudgerConfig()
+    off, off_info = follower.rewards(model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True))
+    on, info = follower.rewards(model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True, markup_guard=True))
+    assert off == [1.0, 1.0, 0.0]  # the title rule pays both
+    assert on == [1.0, 0.0, 0.0]  # the unasked highlights cost the second its pay
+    assert info["markup_refused"] == pytest.approx(1 / 2) and "markup_refused" not in off_info
