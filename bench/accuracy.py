@@ -26,6 +26,7 @@ bench/results/accuracy_*.json came from these (2-core CPU shared with other jobs
     nice -n 19 python bench/accuracy.py --model smollm2-135m --modes score --limit 200
     nice -n 19 python bench/accuracy.py --model smollm2-135m --modes generate --generate-limit 16
     nice -n 19 python bench/accuracy.py --model smollm2-135m --modes filter
+    python bench/accuracy.py --model smollm2-135m --modes filter-checks   # no model: the cheap checks
     nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes score --limit 40
     python bench/accuracy.py --model qwen2.5-coder-0.5b --modes generate --generate-limit 64  # CPU alone
     nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes filter --filter-limit 16 \
@@ -282,6 +283,24 @@ def run_filter(model, tokenizer, rows, args):
     }
 
 
+def run_filter_as_demo(rows):
+    """The Filter as the demo preset runs it, on every set: the cheap checks with each
+    constraint's IFEval id where it has one, no LLM (filter.llm=False), so a set with no
+    rule-level conflict is kept. Rules, not a self-judge: reported beside the LLM's figures."""
+    keep, reasons = filter_role.filter_sets(None, None, [row["constraints"] for row in rows],
+                                            filter_role.FilterConfig(llm=False), BeyondSEIF(filter_checks=True),
+                                            seeds=[row["seed"] for row in rows])
+    return {
+        "settings": {"mode": "the demo preset's Filter: cheap checks, no LLM", "rows": "every set"},
+        "labels": binary_metrics([row["label"] for row in rows], [int(k) for k in keep]),
+        "by_kind": {kind: binary_metrics([row["label"] for row in rows if row["kind"] == kind],
+                                         [int(k) for row, k in zip(rows, keep) if row["kind"] == kind])
+                    for kind in dict.fromkeys(row["kind"] for row in rows)},
+        "records": [{"id": row["id"], "label": row["label"], "reason": reason}
+                    for row, reason in zip(rows, reasons)],
+    }
+
+
 def run_filter_rules(rows):
     """The deterministic checks alone, on the rows whose every constraint carries an IFEval id."""
     rows = [row for row in rows if all(c.get("ifeval_id") for c in row["constraints"])]
@@ -336,7 +355,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--modes", nargs="+", default=["score", "generate", "filter"],
-                        choices=["score", "generate", "filter"])
+                        choices=["score", "generate", "filter", "filter-checks"],
+                        help="filter-checks: the Filter's cheap checks alone, no model (also run by filter)")
     parser.add_argument("--limit", type=int, default=0,
                         help="score mode: pairs to sample, stratified by the official verdict (0 = all)")
     parser.add_argument("--generate-limit", type=int, default=80, help="generate mode: pairs to sample")
@@ -355,12 +375,14 @@ def main():
     results.update(model=args.model, machine=machine())
 
     torch.manual_seed(0)
-    model, tokenizer = rollout.load(args.model)
+    model, tokenizer = rollout.load(args.model) if set(args.modes) - {"filter-checks"} else (None, None)
     pairs = ifeval_pairs()
     for mode in args.modes:
         print(f"{mode} ...", flush=True)
         load = os.getloadavg()[0]  # verdicts/s depend on what else the machine runs
-        if mode == "filter":
+        if mode == "filter-checks":
+            all_rows = read_jsonl(FILTER_SETS)
+        elif mode == "filter":
             all_rows = read_jsonl(FILTER_SETS)
             filter_rows = stratified_sample(all_rows, args.filter_limit, "label", args.seed)
             name, run = "filter", run_filter(model, tokenizer, filter_rows, args)
@@ -372,10 +394,12 @@ def main():
             name, run = f"judge_{mode}", run_judge(model, tokenizer, sample, mode, args)
             run["settings"]["sample"] = (f"{len(sample)} of {len(pairs)} pairs, stratified by the "
                                          f"official strict verdict, seed {args.seed}")
-        run["settings"]["load_average_at_start"] = round(load, 1)
-        results["runs"][name] = run
-        if mode == "filter":
+        if mode != "filter-checks":
+            run["settings"]["load_average_at_start"] = round(load, 1)
+            results["runs"][name] = run
+        if mode in ("filter", "filter-checks"):
             results["runs"]["filter_rules_only"] = run_filter_rules(all_rows)
+            results["runs"]["filter_demo_preset"] = run_filter_as_demo(all_rows)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")  # after every mode: a crash keeps the rest
         lines = summary_lines(results)
