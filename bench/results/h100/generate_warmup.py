@@ -1,14 +1,14 @@
 """Run on the H100 from the repository root with .tok/qwen = the Qwen tokenizer folder; output in generate_warmup.txt."""
 import sys, time, torch
 sys.path.insert(0, ".")
-import rollout, follower
+import reply_format, rollout, speedups
 from data import default_seeds_path, read_prompts
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 sys.path.insert(0, "bench"); from memory import QWEN25_05B
 tok = AutoTokenizer.from_pretrained(".tok/qwen")
 torch.manual_seed(0)
 m = Qwen2ForCausalLM(Qwen2Config(**QWEN25_05B, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)).cuda().to(torch.bfloat16).eval()
-chats = [follower.messages(s) for s in read_prompts(default_seeds_path())[:32]]
+chats = [reply_format.messages(s) for s in read_prompts(default_seeds_path())[:32]]
 def t(name, **kw):
     torch.cuda.synchronize(); s = time.time()
     r = rollout.generate(m, tok, chats, group_size=5, max_new_tokens=256, batch_size=160, **kw)
@@ -17,13 +17,13 @@ def t(name, **kw):
 t("warm")
 t("default")
 t("no share", share_prompts=False)
-class Noop(rollout.SampledLogprobs):
+class Noop(speedups.SampledLogprobs):
     def __call__(self, input_ids, scores): return scores
     def logprobs(self, ids): return torch.zeros(ids.shape)
-real = rollout.SampledLogprobs; rollout.SampledLogprobs = Noop
+real = speedups.SampledLogprobs; speedups.SampledLogprobs = Noop
 t("no recorder")
 t("no recorder, no share", share_prompts=False)
-rollout.SampledLogprobs = real
+speedups.SampledLogprobs = real
 ids = torch.randint(1000, 150000, (160, 80), device="cuda")
 torch.cuda.synchronize(); s = time.time()
 with torch.no_grad():
