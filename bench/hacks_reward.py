@@ -31,7 +31,7 @@ import accuracy  # noqa: E402  (machine description)
 import follower  # noqa: E402
 import judger  # noqa: E402
 import rollout  # noqa: E402
-from beyond_seif import answer_gate  # noqa: E402
+from beyond_seif import answer_gate, echo_guard  # noqa: E402
 from data import read_jsonl  # noqa: E402
 from settings import BeyondSEIF  # noqa: E402
 
@@ -101,8 +101,9 @@ def main():
     judger.llm_verdicts = llm_verdicts
     # the gate's two signals for every answer it scored (the paid ones), by kind
     signals = {pair: (round(order, 3), round(lift, 3)) for pair, (order, lift) in answer_gate.features.memory.items()}
-    results["signals"] = {kind: [signals.get((row["instruction"], row["answers"][kind])) for row in rows]
-                          for kind in kinds}
+    # keyed by the answer the gate saw: with the echo guard on, what it leaves of the answer
+    results["signals"] = {kind: [signals.get((row["instruction"], echo_guard.guarded_answer(row["answers"][kind], row)))
+                                 for row in rows] for kind in kinds}
     results["wall_s"] = round(time.time() - started, 1)
 
     out = Path(args.out or REPO / "bench" / "results" / f"hacks_reward_{args.model.split('/')[-1]}.json")
