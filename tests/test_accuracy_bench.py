@@ -108,6 +108,22 @@ def test_the_deterministic_check_rejects_no_satisfiable_set():
     assert within and all(r["reason"] == "known_conflict" for r in within)
 
 
+def test_the_demo_filter_is_scored_on_every_set_and_keeps_what_no_rule_contradicts():
+    rows = [
+        {"id": "a", "kind": "within", "label": 0, "seed": "Describe rain.", "constraints": [
+            {"text": "All lowercase.", "ifeval_id": "change_case:english_lowercase", "kwargs": {}},
+            {"text": "All capitals.", "ifeval_id": "change_case:english_capital", "kwargs": {}}]},
+        {"id": "b", "kind": "seed", "label": 0, "seed": "Write a haiku.", "constraints": [
+            {"text": "Write at least 400 words.", "ifeval_id": None, "kwargs": None}]},
+        {"id": "c", "kind": "plain", "label": 1, "seed": "Describe rain.", "constraints": [
+            {"text": "No commas.", "ifeval_id": "punctuation:no_comma", "kwargs": {}}]},
+    ]
+    result = accuracy.run_filter_as_demo(rows)
+    assert [r["reason"] for r in result["records"]] == ["known_conflict", None, None]
+    assert result["labels"]["confusion"] == {"tp": 1, "fn": 0, "fp": 1, "tn": 1}
+    assert result["by_kind"]["seed"]["accuracy"] == 0.0 and result["by_kind"]["within"]["accuracy"] == 1.0
+
+
 @pytest.mark.skipif(not (SHARED / "ifeval" / "gpt4_official_strict.jsonl").exists(),
                     reason="needs ../shared/ifeval")
 def test_ifeval_pairs_line_up_with_the_official_verdicts():
