@@ -63,8 +63,11 @@ def asked_counts(row):
             if constraint.get("ifeval_id") == rule:
                 kwargs = constraint.get("kwargs") or {}
                 counts[marker] = max(counts.get(marker, 0), int(kwargs.get(kwarg) or 1) if kwarg else 1)
+    ruled = {c["text"].strip() for c in row.get("constraints") or [] if c.get("ifeval_id")}
     texts = [c["text"] for c in row.get("constraints") or [] if not c.get("ifeval_id")]
-    texts.append(row.get("seed") or row.get("instruction", ""))
+    # the request: its seed, or else each line of the instruction that no rule checks
+    texts += [row["seed"]] if row.get("seed") else [line for line in row.get("instruction", "").split("\n")
+                                                    if line.strip() not in ruled]
     for text in texts:
         for marker, name in NAMES.items():
             if name.search(text):

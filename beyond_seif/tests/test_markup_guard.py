@@ -66,6 +66,11 @@ def test_markup_named_in_words_is_asked_for():
     worded = row(rule("detectable_format:number_highlighted_sections", "Highlight at least 9 parts with *stars*.",
                       num_highlights=1))
     assert markup_guard.excess("*a* *b* *c*", worded) == {"highlight": (3, 2)}
+    # without a seed, each line of the instruction that no rule checks is the request
+    no_seed = {"instruction": "Describe a lighthouse in bold strokes.\nWrite at least 300 words.",
+               "constraints": [rule("length_constraints:number_words", "Write at least 300 words.",
+                                    num_words=300, relation="at least")]}
+    assert markup_guard.allowed(no_seed)["highlight"] == 2
 
 
 def test_the_hack_sets_spam_is_refused_and_its_genuine_answers_are_not():
