@@ -7,7 +7,7 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
     0                                    if the reply fails the format gate (reply_format.py)
     mean over constraints of Judger 0/1  otherwise, judged on the text inside <answer>
 
-Two departures plug in here, both off by default (settings.BeyondSEIF): `lenient_follower`
+These departures plug in here, all off by default (settings.BeyondSEIF): `lenient_follower`
 judges a reply without the format as a whole (the CPU demo: its 135M model never writes the
 format), `echo_guard` gives nothing for repeating the instruction or for a non-answer
 (beyond_seif/echo_guard.py), `markup_guard` gives nothing for titles, highlights, placeholders

@@ -287,15 +287,21 @@ def run_filter_as_demo(rows):
     """The Filter as the demo preset runs it, on every set: the cheap checks with each
     constraint's IFEval id where it has one, no LLM (filter.llm=False), so a set with no
     rule-level conflict is kept. Rules, not a self-judge: reported beside the LLM's figures."""
+    result = filter_checks_only(rows, {"mode": "the demo preset's Filter: cheap checks, no LLM", "rows": "every set"})
+    keep = [int(r["reason"] is None) for r in result["records"]]
+    result["by_kind"] = {kind: binary_metrics([row["label"] for row in rows if row["kind"] == kind],
+                                              [k for row, k in zip(rows, keep) if row["kind"] == kind])
+                         for kind in dict.fromkeys(row["kind"] for row in rows)}
+    return result
+
+
+def filter_checks_only(rows, settings):
+    """The Filter's cheap checks, no LLM, on `rows`: metrics against their labels and each reason."""
     keep, reasons = filter_role.filter_sets(None, None, [row["constraints"] for row in rows],
-                                            filter_role.FilterConfig(llm=False), BeyondSEIF(filter_checks=True),
-                                            seeds=[row["seed"] for row in rows])
+                                            filter_role.FilterConfig(llm=False), BeyondSEIF(filter_checks=True))
     return {
-        "settings": {"mode": "the demo preset's Filter: cheap checks, no LLM", "rows": "every set"},
+        "settings": settings,
         "labels": binary_metrics([row["label"] for row in rows], [int(k) for k in keep]),
-        "by_kind": {kind: binary_metrics([row["label"] for row in rows if row["kind"] == kind],
-                                         [int(k) for row, k in zip(rows, keep) if row["kind"] == kind])
-                    for kind in dict.fromkeys(row["kind"] for row in rows)},
         "records": [{"id": row["id"], "label": row["label"], "reason": reason}
                     for row, reason in zip(rows, reasons)],
     }
@@ -304,14 +310,7 @@ def run_filter_as_demo(rows):
 def run_filter_rules(rows):
     """The deterministic checks alone, on the rows whose every constraint carries an IFEval id."""
     rows = [row for row in rows if all(c.get("ifeval_id") for c in row["constraints"])]
-    keep, reasons = filter_role.filter_sets(None, None, [row["constraints"] for row in rows],
-                                            filter_role.FilterConfig(llm=False), BeyondSEIF(filter_checks=True))
-    return {
-        "settings": {"mode": "deterministic checks only", "rows": "every constraint has an ifeval_id"},
-        "labels": binary_metrics([row["label"] for row in rows], [int(k) for k in keep]),
-        "records": [{"id": row["id"], "label": row["label"], "reason": reason}
-                    for row, reason in zip(rows, reasons)],
-    }
+    return filter_checks_only(rows, {"mode": "deterministic checks only", "rows": "every constraint has an ifeval_id"})
 
 
 # -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ no verdicts. The share it refuses is logged as `markup_refused`.
 
 import re
 
+from beyond_seif.constraint_mapping import _NUM, _number
 from beyond_seif.echo_guard import POSTSCRIPT_MARK
 
 MARKERS = {  # marker -> (pattern for one occurrence, the IFEval rule asking for it, its count kwarg)
@@ -45,14 +46,11 @@ NAMES = {  # words that ask for a marker when a request or a constraint no rule 
     "postscript": re.compile(r"postscript|\bP\.\s?(?:P\.\s?)?S\b", re.IGNORECASE),
 }
 CAPPED_AT_ONE = {"title", "postscript"}
-NUMBER = re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
-NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                "nine": 9, "ten": 10}
+NUMBER = re.compile(r"\b" + _NUM + r"\b", re.IGNORECASE)  # "3", "three", "twice": as constraint_mapping reads them
 
 
 def largest_number(text):
-    numbers = [int(n) if n.isdigit() else NUMBER_WORDS[n.lower()] for n in NUMBER.findall(text)]
-    return max(numbers, default=1)
+    return max((_number(n.lower()) for n in NUMBER.findall(text)), default=1)
 
 
 def asked_counts(row):
