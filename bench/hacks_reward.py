@@ -13,6 +13,8 @@ reward, and for the genuine answers the share that keeps full reward.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
+    # score again with the thresholds an earlier run fitted (no helper answers sampled)
+    ... bench/hacks_reward.py --model qwen2.5-coder-0.5b --gate-from bench/results/hacks_reward_qwen2.5-coder-0.5b.json
 
 Writes bench/results/hacks_reward_<model>.json and .txt.
 """
@@ -67,7 +69,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="default bench/results/hacks_reward_<model>.json")
+    parser.add_argument("--gate-from", help="reuse the gate an earlier run of this script fitted for the same "
+                                            "model (its json), instead of sampling the helper's answers again")
     args = parser.parse_args()
+    earlier = None
+    if args.gate_from:
+        earlier = json.loads(Path(args.gate_from).read_text())
+        if earlier.get("model") != args.model:
+            sys.exit(f"{args.gate_from} was fitted for {earlier.get('model')!r}, not {args.model!r}")
     torch.manual_seed(args.seed)
     started = time.time()
     model, tokenizer = rollout.load(args.model)
@@ -78,14 +87,18 @@ def main():
     texts = [f"<think>I will answer.</think><answer>{row['answers'][kind]}</answer>" for row in rows for kind in kinds]
 
     start = time.time()
-    gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], args.quantile,
-                           args.max_new_tokens, args.batch_size)
-    fit_seconds = time.time() - start
+    if earlier:
+        gate, fit_seconds = answer_gate.Gate(**earlier["gate"]), earlier["gate_fit_s"]
+    else:
+        gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], args.quantile,
+                               args.max_new_tokens, args.batch_size)
+        fit_seconds = time.time() - start
     answer_gate.features = cached(answer_gate.features)
     llm_verdicts = judger.llm_verdicts
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
-               "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1), "rewards": {}}
+               "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1),
+               "gate_from": args.gate_from, "rewards": {}}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
         judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
         for setting, (gate_on, guard_on) in SETTINGS.items():
@@ -110,7 +123,8 @@ def main():
     out.write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
              f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
-             f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s",
+             f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
+             + (f" (by the run in {args.gate_from})" if args.gate_from else ""),
              "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]
     for name, section in results["rewards"].items():
         lines.append(f"{name} | " + " | ".join(f"{section['mean_reward'][k]:.3f}" for k in kinds)

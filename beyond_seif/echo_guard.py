@@ -8,7 +8,9 @@ everything, as SmolLM2's does) would pass it. With this departure on, the Follow
     1. judges each answer without verbatim copies of its instruction's lines and of its
        constraints' formatting examples (`guarded_answer`);
     2. gives 0 to a non-answer by rule: too short, placeholders only, or a restated request
-       (`is_non_answer`);
+       (`is_non_answer`), and to an answer that talks about its request instead of answering it
+       ("Here is a description in lowercase letters with no commas, as you asked.",
+       `restates_request`);
     3. gives 0 to an answer the Judger clearly says does not respond to its request (one more
        LLM verdict per answer, `addresses_request`).
 """
@@ -25,8 +27,22 @@ WORD = re.compile(rf"[{HAN_KANA}]|[^\W\d_{HAN_KANA}]+(?:'[^\W\d_{HAN_KANA}]+)*")
 MIN_ANSWER_WORDS = 5
 # the formatting examples constraints give: "such as <<poem of joy>>", "[address]", "*highlighted section*"
 EXAMPLE = re.compile(r"<<[^<>\n]+>>|\[[^\[\]\n]+\]|\*[^*\s][^*\n]*\*")
-PLACEHOLDER = re.compile(r"\[[^\[\]\n]*\]")  # "[name]": a slot for words, not words
+# "[name]", "[Date of event]": a slot for words, not words; not "[a link](url)" or '["a", "b"]'
+PLACEHOLDER = re.compile(r"\[[^\W\d_][\w ,.'’-]*\](?!\()")
 POSTSCRIPT_MARK = re.compile(r"\bP\.\s?(?:P\.\s?)?S\b\.?", re.IGNORECASE)  # "P.S.": a marker, not words
+
+# Words that describe a reply's form rather than its subject (compared without a plural "s").
+FORM_WORDS = {word[:-1] if len(word) > 4 and word.endswith("s") else word for word in """
+    lowercase uppercase capital capitals capitalized letters comma commas punctuation bullet bullets
+    point points paragraph paragraphs sentence sentences word words section sections highlight
+    highlights highlighted title titles postscript placeholder placeholders json quotation quotes
+    markdown format formatted line lines phrase symbol symbols asterisk asterisks bracket brackets
+    divider dividers separator option options caps character characters keyword keywords""".split()}
+REFERS_TO_REQUEST = re.compile(r"\bas (?:you )?(?:asked|requested|instructed|specified)\b|\byou (?:asked|requested)\b"
+                               r"|\byou (?:told|gave) me\b", re.IGNORECASE)
+SENTENCE_BREAK = re.compile(r"(?<=[.!?:])\s+|\n+")
+QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^'\n]*'(?!\w)")
+MIN_WORDS_LEFT = 20  # what an answer that talks about its request must still say besides
 
 # Judged like a constraint: one more LLM verdict per answer.
 ADDRESSES_REQUEST = ("The answer responds to this request, rather than repeating it or talking "
@@ -78,6 +94,42 @@ def is_non_answer(answer, instruction):
     return sum(word in known for word in words) / len(words) >= 0.8
 
 
+def _stems(text):
+    return {word[:-1] if len(word) > 4 and word.endswith("s") else word for word in WORD.findall(text.lower())}
+
+
+def form_words(row):
+    """The FORM_WORDS that `row`'s constraints use and its request does not: "lowercase" and
+    "letters" in "Write in lowercase letters." Quoted words and a rule's own arguments ("Include
+    the word 'letters'") are what the answer must say, so they do not count; nor does a word the
+    request itself uses ("Write a letter to...")."""
+    constraints = row.get("constraints") or []
+    texts = {constraint["text"].strip() for constraint in constraints}
+    request = row.get("seed") or "\n".join(line for line in row["instruction"].split("\n") if line.strip() not in texts)
+    arguments = " ".join(str(value) for constraint in constraints for value in (constraint.get("kwargs") or {}).values())
+    used = set().union(*(_stems(QUOTED.sub(" ", text)) for text in texts)) if texts else set()
+    return (used & FORM_WORDS) - _stems(request) - _stems(arguments)
+
+
+def restates_request(answer, row):
+    """A rule: `answer` talks about its request instead of answering it, as in "Here is a
+    description of a lighthouse in lowercase letters with no commas, just as you asked." Its
+    sentences that refer to the request ("as you asked", "you requested") or name a form word of
+    its constraints (`form_words`) are set aside, with copies of the instruction's lines; what is
+    left must say something: at least MIN_ANSWER_WORDS words, and MIN_WORDS_LEFT when the answer
+    names two form words or refers to the request. A genuine answer after a preamble ("Here is
+    the poem in lowercase letters, as you asked:") keeps its credit. It holds when the judge says
+    yes to everything. The price: a short answer (under 20 words) that also describes its own
+    form twice earns 0."""
+    form = form_words(row)
+    answer = strip_echoes(answer, row["instruction"].split("\n"))
+    kept = [sentence for sentence in SENTENCE_BREAK.split(answer)
+            if not (REFERS_TO_REQUEST.search(sentence) or _stems(sentence) & form)]
+    left = WORD.findall(POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", " ".join(kept))))
+    talks_about_it = len(_stems(answer) & form) >= 2 or REFERS_TO_REQUEST.search(answer)
+    return len(left) < (MIN_WORDS_LEFT if talks_about_it else MIN_ANSWER_WORDS)
+
+
 def addresses_request(model, tokenizer, answer_request_pairs, judger_cfg, departures):
     """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)
 
@@ -102,7 +154,8 @@ def guard(helper, tokenizer, items, answers, answered, judger_cfg, departures):
     answers = list(answers)
     for i in answered:
         answers[i] = guarded_answer(answers[i], items[i])
-    answered = [i for i in answered if not is_non_answer(answers[i], items[i]["instruction"])]
+    answered = [i for i in answered if not (is_non_answer(answers[i], items[i]["instruction"])
+                                            or restates_request(answers[i], items[i]))]
     on_topic = addresses_request(
         helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
         judger_cfg, departures)

@@ -27,15 +27,14 @@ no verdicts. The share it refuses is logged as `markup_refused`.
 import re
 
 from beyond_seif.constraint_mapping import _NUM, _number
-from beyond_seif.echo_guard import POSTSCRIPT_MARK
+from beyond_seif.echo_guard import PLACEHOLDER, POSTSCRIPT_MARK
 
 MARKERS = {  # marker -> (pattern for one occurrence, the IFEval rule asking for it, its count kwarg)
     "title": (re.compile(r"<<[^<>\n]+>>"), "detectable_format:title", None),
     # emphasis opens on a non-space, so a "* " bullet is not a highlight
     "highlight": (re.compile(r"(?<![*\w])\*{1,2}[^\s*](?:[^\n*]*[^\s*])?\*{1,2}(?![*\w])"),
                   "detectable_format:number_highlighted_sections", "num_highlights"),
-    # a slot for words: "[name]", "[Date of event]"; not "[a link](url)" or '["a", "b"]'
-    "placeholder": (re.compile(r"\[[^\W\d_][\w ,.'’-]*\](?!\()"),
+    "placeholder": (PLACEHOLDER,  # "[name]", "[Date of event]"; not "[a link](url)" or '["a", "b"]'
                     "detectable_content:number_placeholders", "num_placeholders"),
     "postscript": (POSTSCRIPT_MARK, "detectable_content:postscript", None),
 }

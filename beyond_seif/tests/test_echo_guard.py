@@ -174,3 +174,50 @@ def test_a_reply_of_placeholders_is_a_non_answer():
     assert echo_guard.is_non_answer(spam, row["instruction"])
     assert not echo_guard.is_non_answer("Dear [name], the boats are back and the river is calm.",
                                         row["instruction"])
+
+
+# --- an answer that talks about its request instead of answering it --------------------------
+
+POEM = ("the mist lifts off the river before the town wakes and a heron stands in the shallows "
+        "while the first boats slip out with their lamps still lit and the bells are quiet")
+
+
+@pytest.mark.parametrize("restated", [
+    "here is a description of a quiet morning in lowercase letters with no commas and the keyword river just as you asked.",
+    "this answer describes a quiet morning. it is written in lowercase letters. it has no commas. it mentions a river.",
+    "you asked for a quiet morning so here it is with the river in it",
+])
+def test_a_restated_request_earns_nothing_even_when_the_judge_says_yes(restated):
+    assert follower_reward(restated, "Verdict: [[1]]", echo_guard=False)[0] == 1.0  # the hole: every rule passes
+    row = instruction_row()
+    assert echo_guard.restates_request(restated, row) and not echo_guard.is_non_answer(restated, row["instruction"])
+    reward, info, calls = follower_reward(restated, "Verdict: [[1]]")
+    assert reward == 0.0 and info["echo_or_off_topic"] == 1.0 and calls == []
+
+
+@pytest.mark.parametrize("answer", [
+    POEM,
+    "here is the description in lowercase letters with no commas as you asked:\n\n" + POEM,  # a preamble, then the answer
+    "the morning has no sound but the river. " + POEM,  # a form word ("sound" is not one) in its own sentence
+])
+def test_an_answer_keeps_full_credit_with_or_without_a_preamble(answer):
+    assert not echo_guard.restates_request(answer, instruction_row())
+    assert follower_reward(answer, "Verdict: [[1]]")[0] == 1.0
+
+
+def test_form_words_leave_out_the_request_quoted_words_and_rule_arguments():
+    row = instruction_row(["Write your entire response in lowercase letters.",
+                           "Include the keyword 'paragraph' in your response.",
+                           "Use exactly 2 bullet points."])
+    assert echo_guard.form_words(row) == {"lowercase", "letter", "bullet", "point", "keyword"}
+    letter = {**row, "seed": "Write a letter to a friend about bullet trains."}
+    assert echo_guard.form_words(letter) == {"lowercase", "keyword", "point"}
+    # without a seed, the instruction's lines that are not constraints are the request
+    assert echo_guard.form_words({"instruction": "Describe a comma.\nUse fewer than 3 sentences.",
+                                  "constraints": [{"text": "Use fewer than 3 sentences."}]}) == {"sentence"}
+
+
+def test_a_json_answer_is_not_a_reply_of_placeholders():
+    answer = '{"steps": ["Fill the kettle and boil the water.", "Warm the pot and add the leaves."]}'
+    assert not echo_guard.is_non_answer(answer, "Explain how to make tea.\nWrap your entire output in JSON format.")
+    assert echo_guard.PLACEHOLDER.findall("Dear [name], see [the map](https://x.y) and [1, 2].") == ["[name]"]
