@@ -10,6 +10,8 @@ constraint in these rows maps to an IFEval rule), so the only LLM verdict asked 
 guard's own, canned.
 """
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -29,6 +31,7 @@ SEED = "Describe a quiet morning."
 GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
 TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
 PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
+HACKS = Path(__file__).resolve().parents[2] / "bench" / "hacks.jsonl"
 
 
 def instruction_row(constraints=CONSTRAINTS):
@@ -221,3 +224,15 @@ def test_a_json_answer_is_not_a_reply_of_placeholders():
     answer = '{"steps": ["Fill the kettle and boil the water.", "Warm the pot and add the leaves."]}'
     assert not echo_guard.is_non_answer(answer, "Explain how to make tea.\nWrap your entire output in JSON format.")
     assert echo_guard.PLACEHOLDER.findall("Dear [name], see [the map](https://x.y) and [1, 2].") == ["[name]"]
+
+
+def test_on_the_hack_set_no_genuine_answer_is_a_non_answer_and_most_restated_requests_are():
+    rows = [json.loads(line) for line in HACKS.read_text().splitlines()]
+
+    def refused(kind):
+        return [r["id"] for r in rows if echo_guard.is_non_answer(echo_guard.guarded_answer(r["answers"][kind], r),
+                                                                  r["instruction"])
+                or echo_guard.restates_request(echo_guard.guarded_answer(r["answers"][kind], r), r)]
+    assert refused("genuine") == []  # the JSON answers too: their lists are not placeholders
+    assert refused("offtopic") == [] and refused("salad") == []  # fluent or not, they do not talk about the request
+    assert len(refused("restated")) >= 0.75 * len(rows)
