@@ -18,6 +18,7 @@ everything, as SmolLM2's does) would pass it. With this departure on, the Follow
 import re
 
 import judger
+from beyond_seif.constraint_mapping import _QUOTED
 
 QUOTES = "[\"'“”‘’]"  # a copied sentence may swap straight and curly quotes
 # Words in any script, with "don't" one word and quotes around one not part of it. Chinese and
@@ -31,8 +32,14 @@ EXAMPLE = re.compile(r"<<[^<>\n]+>>|\[[^\[\]\n]+\]|\*[^*\s][^*\n]*\*")
 PLACEHOLDER = re.compile(r"\[[^\W\d_][\w ,.'’-]*\](?!\()")
 POSTSCRIPT_MARK = re.compile(r"\bP\.\s?(?:P\.\s?)?S\b\.?", re.IGNORECASE)  # "P.S.": a marker, not words
 
-# Words that describe a reply's form rather than its subject (compared without a plural "s").
-FORM_WORDS = {word[:-1] if len(word) > 4 and word.endswith("s") else word for word in """
+
+def _stem(word):
+    """`word` without a plural "s", so that "commas" and "comma" are one form word."""
+    return word[:-1] if len(word) > 4 and word.endswith("s") else word
+
+
+# Words that describe a reply's form rather than its subject.
+FORM_WORDS = {_stem(word) for word in """
     lowercase uppercase capital capitals capitalized letters comma commas punctuation bullet bullets
     point points paragraph paragraphs sentence sentences word words section sections highlight
     highlights highlighted title titles postscript placeholder placeholders json quotation quotes
@@ -41,7 +48,6 @@ FORM_WORDS = {word[:-1] if len(word) > 4 and word.endswith("s") else word for wo
 REFERS_TO_REQUEST = re.compile(r"\bas (?:you )?(?:asked|requested|instructed|specified)\b|\byou (?:asked|requested)\b"
                                r"|\byou (?:told|gave) me\b", re.IGNORECASE)
 SENTENCE_BREAK = re.compile(r"(?<=[.!?:])\s+|\n+")
-QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|(?<!\w)'[^'\n]*'(?!\w)")
 MIN_WORDS_LEFT = 20  # what an answer that talks about its request must still say besides
 
 # Judged like a constraint: one more LLM verdict per answer.
@@ -95,7 +101,7 @@ def is_non_answer(answer, instruction):
 
 
 def _stems(text):
-    return {word[:-1] if len(word) > 4 and word.endswith("s") else word for word in WORD.findall(text.lower())}
+    return {_stem(word) for word in WORD.findall(text.lower())}
 
 
 def form_words(row):
@@ -107,7 +113,7 @@ def form_words(row):
     texts = {constraint["text"].strip() for constraint in constraints}
     request = row.get("seed") or "\n".join(line for line in row["instruction"].split("\n") if line.strip() not in texts)
     arguments = " ".join(str(value) for constraint in constraints for value in (constraint.get("kwargs") or {}).values())
-    used = set().union(*(_stems(QUOTED.sub(" ", text)) for text in texts)) if texts else set()
+    used = set().union(*(_stems(re.sub(_QUOTED, " ", text)) for text in texts)) if texts else set()
     return (used & FORM_WORDS) - _stems(request) - _stems(arguments)
 
 
