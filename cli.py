@@ -14,6 +14,8 @@ import random
 import sys
 from dataclasses import dataclass, field
 
+import torch
+
 import filter as conflict_filter  # `filter` is also a Python builtin
 import follower
 import instructor
@@ -56,6 +58,7 @@ def instructor_main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     settings = from_args(args, InstructorSettings())
+    torch.manual_seed(settings.loop.seed)  # the same samples on every run with the same settings
     seeds = read_seeds(settings.loop)
     if args.command == "train":
         instructor.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model, seeds, args.out)
@@ -95,6 +98,7 @@ def follower_main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     settings = from_args(args, FollowerSettings())
+    torch.manual_seed(settings.loop.seed)  # the same samples on every run with the same settings
     follower.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
                    read_instructions(args.instructions, settings.beyond_seif.pmi_judge), args.out, args.epochs)
     print(f"follower saved to {args.out}")

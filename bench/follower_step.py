@@ -3,12 +3,15 @@
 A reward is only as good as what it pays for. This trains the Follower for one step through
 `follower.train` with a preset's settings (by default qwen0.5b: beta 0.01, lr 1e-6, 4 updates
 per step, SEIF's strict format, the LLM Judger in generate mode, the echo guard on), shrunk to a
-CPU: a few held-out rows (data/heldout.jsonl), small groups, short replies. Then it prints the
+CPU: a few held-out rows (data/heldout.jsonl, or --rows-file), small groups, short replies. Then it prints the
 step's metrics, how many replies passed the format gate and the guard, and the highest-reward
 samples in full, so that one can read whether they follow their instructions or game the rules.
 
     NLTK_DATA=../shared/nltk_data python bench/follower_step.py               # Qwen2.5-Coder-0.5B
     python bench/follower_step.py --model smollm2-135m --preset demo --rows 4
+    # enough replies, and easy enough requests, for some groups to have a spread of rewards
+    NLTK_DATA=../shared/nltk_data python bench/follower_step.py --rows 8 --max-new-tokens 256 \
+        --rows-file bench/one_constraint_rows.jsonl --set beyond_seif.answer_gate=false
 
 Writes the step's samples to <out>_samples.jsonl and its metrics to <out>_metrics.jsonl
 (default out: runs/follower_step/follower). Takes about 5 minutes on a 2-core CPU for Qwen.
@@ -19,6 +22,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -34,6 +39,7 @@ HELDOUT = REPO / "data" / "heldout.jsonl"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows-file", default=str(HELDOUT), help="instruction rows (JSONL) to take the rows from")
     parser.add_argument("--rows", type=int, default=4,
                         help="held-out rows, one prompt each; 4 updates per step (SEIF) of rows/4 prompts")
     parser.add_argument("--group-size", type=int, default=5)
@@ -60,7 +66,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in (Path(f"{out}_samples.jsonl"), Path(f"{out}_metrics.jsonl")):
         stale.unlink(missing_ok=True)  # one step from scratch, not a resumed one
-    rows = read_jsonl(HELDOUT)[: args.rows]
+    rows = read_jsonl(args.rows_file)[: args.rows]
     cfg = settings.follower_grpo
     print(f"{args.model}, preset {args.preset}: beta {cfg.beta}, lr {cfg.lr}, "
           f"{cfg.prompts_per_step // cfg.prompts_per_update} updates, strict format "
@@ -71,6 +77,7 @@ def main(argv=None):
         append_jsonl(f"{out}_metrics.jsonl", row)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
 
+    torch.manual_seed(settings.loop.seed)  # the same samples on every run with the same settings
     start = time.time()
     follower.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model, rows,
                    str(out), epochs=1, log=log)
@@ -87,9 +94,10 @@ def main(argv=None):
         answer = echo_guard.guarded_answer(reply_format.extract_answer(sample["completion"]), row)
         verdicts = [rules.rule_verdict(c, answer) for c in row["constraints"] if c.get("ifeval_id")]
         print(f"- reward {sample['reward']:.2f}, {len(answer.split())} words after the guard's cuts, "
-              f"non-answer rule: {echo_guard.is_non_answer(answer, row['instruction'])}, rule verdicts {verdicts}")
+              f"non-answer rules: {echo_guard.is_non_answer(answer, row['instruction'])} / "
+              f"{echo_guard.restates_request(answer, row)}, rule verdicts {verdicts}")
     print("the LLM half of the guard (does it answer the request?) vetoed a share "
-          "echo_or_off_topic of these, less what the non-answer rule took (see the metrics row)")
+          "echo_or_off_topic of these, less what the non-answer rules took (see the metrics row)")
     for sample in sorted(samples, key=lambda s: -s["reward"])[: args.top]:
         print(f"\n=== reward {sample['reward']:.2f}\n--- prompt\n{sample['prompt']}\n--- completion\n"
               f"{sample['completion']}")
