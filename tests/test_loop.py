@@ -169,3 +169,21 @@ def test_evaluation_reports_both_formats(tiny_model_dir, tmp_path, monkeypatch, 
     assert [r["strict"] for r in seif_results] == [[True, True], [False, False]]
     printed = capsys.readouterr().out
     assert "plain prompt_strict 0.000" in printed and "seif prompt_strict 0.500" in printed
+
+
+def test_the_follower_script_samples_the_same_replies_on_every_run(tiny_model_dir, tmp_path):
+    """`python follower.py train` seeds sampling with loop.seed: a rerun with the same settings
+    trains on the same replies (the loop seeds each stage itself, run_folder.begin_stage)."""
+    import cli
+
+    instructions = tmp_path / "instructions.jsonl"
+    instructions.write_text(json.dumps({"seed": "Describe a cat.", "instruction": "Describe a cat.\nBe brief.",
+                                        "constraints": [{"text": "Be brief."}]}) + "\n")
+    overrides = ["follower_grpo.group_size=2", "follower_grpo.prompts_per_step=1", "follower_grpo.prompts_per_update=1",
+                 "follower_grpo.max_new_tokens=8", "judger.max_new_tokens=4", "loop.follower_steps=1"]
+    completions = []
+    for run in ("a", "b"):
+        cli.main("follower", ["train", "--instructions", str(instructions), "--out", str(tmp_path / run),
+                              "--model", tiny_model_dir, *[arg for o in overrides for arg in ("--set", o)]])
+        completions.append([row["completion"] for row in read_jsonl(tmp_path / f"{run}_samples.jsonl")])
+    assert len(completions[0]) == 2 and completions[0] == completions[1]
