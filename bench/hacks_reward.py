@@ -74,7 +74,11 @@ def main():
     args = parser.parse_args()
     earlier = None
     if args.gate_from:
-        earlier = json.loads(Path(args.gate_from).read_text())
+        try:
+            earlier = json.loads(Path(args.gate_from).read_text())
+            answer_gate.Gate(**earlier["gate"]), float(earlier["gate_fit_s"])
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            sys.exit(f"--gate-from {args.gate_from}: not a results file of this script ({type(err).__name__}: {err})")
         if earlier.get("model") != args.model:
             sys.exit(f"{args.gate_from} was fitted for {earlier.get('model')!r}, not {args.model!r}")
     torch.manual_seed(args.seed)
