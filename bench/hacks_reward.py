@@ -72,11 +72,11 @@ def main():
     parser.add_argument("--gate-from", help="reuse the gate an earlier run of this script fitted for the same "
                                             "model (its json), instead of sampling the helper's answers again")
     args = parser.parse_args()
-    earlier = None
+    gate = None
     if args.gate_from:
         try:
             earlier = json.loads(Path(args.gate_from).read_text())
-            answer_gate.Gate(**earlier["gate"]), float(earlier["gate_fit_s"])
+            gate, fit_seconds = answer_gate.Gate(**earlier["gate"]), float(earlier["gate_fit_s"])
         except (OSError, ValueError, TypeError, KeyError) as err:
             sys.exit(f"--gate-from {args.gate_from}: not a results file of this script ({type(err).__name__}: {err})")
         if earlier.get("model") != args.model:
@@ -91,9 +91,7 @@ def main():
     texts = [f"<think>I will answer.</think><answer>{row['answers'][kind]}</answer>" for row in rows for kind in kinds]
 
     start = time.time()
-    if earlier:
-        gate, fit_seconds = answer_gate.Gate(**earlier["gate"]), earlier["gate_fit_s"]
-    else:
+    if gate is None:
         gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], args.quantile,
                                args.max_new_tokens, args.batch_size)
         fit_seconds = time.time() - start

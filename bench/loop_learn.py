@@ -16,7 +16,7 @@ resumable, and so is everything measured after it (each result is cached in the 
     their instruction asks for (markup_guard.excess, the rule the markup guard pays 0 for);
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
     whose words are nearly all (>= 80%) taken from the instruction, or that talk about their
-    request instead of answering it: echo_guard.is_non_answer and echo_guard.restates_request,
+    request instead of answering it: echo_guard.ruled_out (is_non_answer and restates_request),
     the rules the reward's echo guard applies, so this share measures how often the trained
     Follower still writes what its reward pays nothing for (run folders measured before
     restates_request existed keep the first two rules only: their cached figures are reused).
@@ -133,8 +133,7 @@ def heldout(model_path, max_new_tokens):
         result[f"{reading}_prompt_pass"] = sum(all(v) for v in verdicts) / len(verdicts)
     answers = [reply_format.helper_answer(reply) for reply in replies]
     result["echo_share"] = sum(is_echo(a, row["instruction"]) for a, row in zip(answers, rows)) / len(rows)
-    result["non_answer_share"] = sum(echo_guard.is_non_answer(a, row["instruction"]) or echo_guard.restates_request(a, row)
-                                     for a, row in zip(answers, rows)) / len(rows)
+    result["non_answer_share"] = sum(echo_guard.ruled_out(a, row) for a, row in zip(answers, rows)) / len(rows)
     result["spam_share"] = sum(is_spam(a) for a in answers) / len(rows)
     result["unasked_markup_share"] = sum(bool(markup_guard.excess(a, row)) for a, row in zip(answers, rows)) / len(rows)
     result["format_pass"] = sum(reply_format.extract_answer(r) is not None for r in replies) / len(rows)

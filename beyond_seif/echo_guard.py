@@ -136,6 +136,11 @@ def restates_request(answer, row):
     return len(left) < (MIN_WORDS_LEFT if talks_about_it else MIN_ANSWER_WORDS)
 
 
+def ruled_out(answer, row):
+    """The echo guard's rules together: `answer` is a non-answer or talks about its request."""
+    return is_non_answer(answer, row["instruction"]) or restates_request(answer, row)
+
+
 def addresses_request(model, tokenizer, answer_request_pairs, judger_cfg, departures):
     """0/1 for each (answer, request): does the answer respond to the request? (LLM, batched)
 
@@ -160,8 +165,7 @@ def guard(helper, tokenizer, items, answers, answered, judger_cfg, departures):
     answers = list(answers)
     for i in answered:
         answers[i] = guarded_answer(answers[i], items[i])
-    answered = [i for i in answered if not (is_non_answer(answers[i], items[i]["instruction"])
-                                            or restates_request(answers[i], items[i]))]
+    answered = [i for i in answered if not ruled_out(answers[i], items[i])]
     on_topic = addresses_request(
         helper, tokenizer, [(answers[i], items[i].get("seed", items[i]["instruction"])) for i in answered],
         judger_cfg, departures)

@@ -230,9 +230,7 @@ def test_on_the_hack_set_no_genuine_answer_is_a_non_answer_and_most_restated_req
     rows = [json.loads(line) for line in HACKS.read_text().splitlines()]
 
     def refused(kind):
-        return [r["id"] for r in rows if echo_guard.is_non_answer(echo_guard.guarded_answer(r["answers"][kind], r),
-                                                                  r["instruction"])
-                or echo_guard.restates_request(echo_guard.guarded_answer(r["answers"][kind], r), r)]
+        return [r["id"] for r in rows if echo_guard.ruled_out(echo_guard.guarded_answer(r["answers"][kind], r), r)]
     assert refused("genuine") == []  # the JSON answers too: their lists are not placeholders
     assert refused("offtopic") == [] and refused("salad") == []  # fluent or not, they do not talk about the request
     assert len(refused("restated")) >= 0.75 * len(rows)
