@@ -45,8 +45,10 @@ FORM_WORDS = {_stem(word) for word in """
     highlights highlighted title titles postscript placeholder placeholders json quotation quotes
     markdown format formatted line lines phrase symbol symbols asterisk asterisks bracket brackets
     divider dividers separator option options caps character characters keyword keywords""".split()}
-REFERS_TO_REQUEST = re.compile(r"\bas (?:you )?(?:asked|requested|instructed|specified)\b|\byou (?:asked|requested)\b"
-                               r"|\byou (?:told|gave) me\b", re.IGNORECASE)
+# "as you asked", "you wanted", "your request", "this answer": a sentence about the exchange, not the subject
+REFERS_TO_REQUEST = re.compile(r"\bas (?:you )?(?:asked|requested|instructed|specified)\b|\byou (?:asked|requested|wanted)\b"
+                               r"|\byou (?:told|gave) me\b|\byour (?:request|instructions?|prompt)\b"
+                               r"|\bthis (?:answer|response|reply)\b", re.IGNORECASE)
 SENTENCE_BREAK = re.compile(r"(?<=[.!?:])\s+|\n+")
 MIN_WORDS_LEFT = 20  # what an answer that talks about its request must still say besides
 

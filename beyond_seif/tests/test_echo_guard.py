@@ -11,6 +11,7 @@ guard's own, canned.
 """
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +33,8 @@ GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowerc
 TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
 PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
 HACKS = Path(__file__).resolve().parents[2] / "bench" / "hacks.jsonl"
+# GPT-4's responses to IFEval's prompts (the shared folder next to the repository; not in it)
+GPT4_RESPONSES = Path(__file__).resolve().parents[3] / "shared" / "ifeval" / "gpt4_responses.jsonl"
 
 
 def instruction_row(constraints=CONSTRAINTS):
@@ -189,6 +192,8 @@ POEM = ("the mist lifts off the river before the town wakes and a heron stands i
     "here is a description of a quiet morning in lowercase letters with no commas and the keyword river just as you asked.",
     "this answer describes a quiet morning. it is written in lowercase letters. it has no commas. it mentions a river.",
     "you asked for a quiet morning so here it is with the river in it",
+    "this response is about a quiet morning by the river and the calm that comes with it",
+    "here is a calm version of your request. the river is in it and the morning is quiet",
 ])
 def test_a_restated_request_earns_nothing_even_when_the_judge_says_yes(restated):
     assert follower_reward(restated, "Verdict: [[1]]", echo_guard=False)[0] == 1.0  # the hole: every rule passes
@@ -234,3 +239,18 @@ def test_on_the_hack_set_no_genuine_answer_is_a_non_answer_and_most_restated_req
     assert refused("genuine") == []  # the JSON answers too: their lists are not placeholders
     assert refused("offtopic") == [] and refused("salad") == []  # fluent or not, they do not talk about the request
     assert len(refused("restated")) >= 0.75 * len(rows)
+
+
+@pytest.mark.skipif(not GPT4_RESPONSES.exists(), reason="needs ../shared/ifeval (GPT-4's IFEval responses)")
+def test_restates_request_refuses_none_of_gpt4s_ifeval_responses_that_say_something():
+    """Held-out answers written to be answers: IFEval has no seed/constraint split, so a prompt's
+    first sentence is taken as its seed and its other sentences as constraints. The only refusals
+    are replies of under 5 words ("26", "<<Double Edge>>"), which `is_non_answer` refuses anyway."""
+    refused = []
+    for line in GPT4_RESPONSES.read_text().splitlines():
+        prompt, response = json.loads(line)["prompt"], json.loads(line)["response"]
+        sentences = re.split(r"(?<=[.!?])\s+", prompt.strip())
+        row = {"seed": sentences[0], "instruction": prompt, "constraints": [{"text": s} for s in sentences[1:]]}
+        if echo_guard.restates_request(response, row) and not echo_guard.is_non_answer(response, prompt):
+            refused.append(response[:80])
+    assert refused == []
