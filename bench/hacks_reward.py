@@ -13,7 +13,7 @@ reward, and for the genuine answers the share that keeps full reward.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
-    # score again with the thresholds an earlier run fitted (no helper answers sampled)
+    # fit the gate again to the helper answers an earlier run sampled (forward passes only)
     ... bench/hacks_reward.py --model qwen2.5-coder-0.5b --gate-from bench/results/hacks_reward_qwen2.5-coder-0.5b.json
 
 Writes bench/results/hacks_reward_<model>.json and .txt.
@@ -69,18 +69,19 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="default bench/results/hacks_reward_<model>.json")
-    parser.add_argument("--gate-from", help="reuse the gate an earlier run of this script fitted for the same "
-                                            "model (its json), instead of sampling the helper's answers again")
+    parser.add_argument("--gate-from", help="fit the gate to the helper's answers that an earlier run of this "
+                                            "script sampled for the same model (its json), instead of sampling them again")
     args = parser.parse_args()
-    gate = None
+    earlier_answers = None
     if args.gate_from:
         try:
             earlier = json.loads(Path(args.gate_from).read_text())
-            gate, fit_seconds = answer_gate.Gate(**earlier["gate"]), float(earlier["gate_fit_s"])
+            earlier_answers, fit_seconds = [tuple(pair) for pair in earlier["helper_answers"]], float(earlier["gate_fit_s"])
         except (OSError, ValueError, TypeError, KeyError) as err:
-            sys.exit(f"--gate-from {args.gate_from}: not a results file of this script ({type(err).__name__}: {err})")
+            sys.exit(f"--gate-from {args.gate_from}: not a results file of this script with the helper's answers "
+                     f"({type(err).__name__}: {err})")
         if earlier.get("model") != args.model:
-            sys.exit(f"{args.gate_from} was fitted for {earlier.get('model')!r}, not {args.model!r}")
+            sys.exit(f"{args.gate_from} holds answers of {earlier.get('model')!r}, not {args.model!r}")
     torch.manual_seed(args.seed)
     started = time.time()
     model, tokenizer = rollout.load(args.model)
@@ -91,16 +92,17 @@ def main():
     texts = [f"<think>I will answer.</think><answer>{row['answers'][kind]}</answer>" for row in rows for kind in kinds]
 
     start = time.time()
-    if gate is None:
-        gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], args.quantile,
-                               args.max_new_tokens, args.batch_size)
+    references = earlier_answers or answer_gate.helper_answers(model, tokenizer, [row["instruction"] for row in rows],
+                                                               args.max_new_tokens, args.batch_size)
+    gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size)
+    if earlier_answers is None:
         fit_seconds = time.time() - start
     answer_gate.features = cached(answer_gate.features)
     llm_verdicts = judger.llm_verdicts
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
                "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1),
-               "gate_from": args.gate_from, "rewards": {}}
+               "gate_from": args.gate_from, "helper_answers": references, "rewards": {}}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
         judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
         for setting, (gate_on, guard_on) in SETTINGS.items():
@@ -126,7 +128,7 @@ def main():
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
              f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
              f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
-             + (f" (by the run in {args.gate_from})" if args.gate_from else ""),
+             + (f" (answers sampled by the run in {args.gate_from})" if args.gate_from else ""),
              "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]
     for name, section in results["rewards"].items():
         lines.append(f"{name} | " + " | ".join(f"{section['mean_reward'][k]:.3f}" for k in kinds)

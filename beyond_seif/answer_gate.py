@@ -122,20 +122,31 @@ def quantile(values, q):
     return values[round(q * (len(values) - 1))]
 
 
-def fit(helper, tokenizer, requests, quantile_share, max_new_tokens, batch_size=16):
-    """The gate's thresholds from the frozen helper's own answers to `requests` (sampled once
-    each at temperature 1, as a plain user turn, like the Instructor's reward asks it)."""
+def helper_answers(helper, tokenizer, requests, max_new_tokens, batch_size=16):
+    """(request, answer) for the frozen helper's answer to each of `requests` (sampled once each at
+    temperature 1, as a plain user turn, like the Instructor's reward asks it); empty answers are
+    left out."""
     chats = [[{"role": "user", "content": request}] for request in requests]
     texts = rollout.generate(helper, tokenizer, chats, max_new_tokens=max_new_tokens, batch_size=batch_size,
                              desc="answer gate: helper answers").texts
     pairs = [(request, reply_format.helper_answer(text)) for request, text in zip(requests, texts)]
-    pairs = [(request, answer) for request, answer in pairs if answer.strip()]
+    return [(request, answer) for request, answer in pairs if answer.strip()]
+
+
+def fit_to_answers(helper, tokenizer, pairs, quantile_share, batch_size=16):
+    """The gate's thresholds from the helper's own (request, answer) pairs."""
     if len(pairs) < 2:  # nothing to set thresholds from: the gate lets everything through
         return Gate(float("-inf"), float("-inf"), float("inf"), len(pairs))
     found = features(helper, tokenizer, [r for r, _ in pairs], [a for _, a in pairs], batch_size)
     orders, lifts = [order for order, _ in found], [lift for _, lift in found]
     return Gate(quantile(orders, quantile_share), quantile(lifts, quantile_share),
                 quantile(lifts, 1 - quantile_share), len(pairs))
+
+
+def fit(helper, tokenizer, requests, quantile_share, max_new_tokens, batch_size=16):
+    """The gate's thresholds from the frozen helper's own answers to `requests`."""
+    return fit_to_answers(helper, tokenizer, helper_answers(helper, tokenizer, requests, max_new_tokens, batch_size),
+                          quantile_share, batch_size)
 
 
 def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size=16, seed=0):
