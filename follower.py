@@ -99,7 +99,7 @@ def train(settings, start_path, helper_path, rows, out, epochs, log=training.pri
         gate = answer_gate.fit_for_rows(helper, helper_tokenizer, rows, settings.beyond_seif, cfg.max_new_tokens,
                                         settings.judger.batch_size, settings.loop.seed)
         print(f"answer gate from {gate.references} helper answers: order >= {gate.order_min:.3g}, "
-              f"{gate.lift_min:.3g} <= lift <= {gate.lift_max:.3g}")
+              f"topic >= {gate.topic_min:.3g}, lift <= {gate.lift_max:.3g}")
 
     def reward_fn(batch, texts):
         return rewards(helper, helper_tokenizer, batch, texts, settings.judger, settings.beyond_seif, gate)

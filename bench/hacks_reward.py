@@ -47,16 +47,17 @@ def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures
 
 
 def cached(function):
-    """`answer_gate.features` computed once per (request, answer) pair: the settings and judges
-    ask about overlapping subsets of the answers."""
+    """`answer_gate.features` computed once per (instruction, answer) pair: the settings and
+    judges ask about overlapping subsets of the answers."""
     memory = {}
 
-    def wrapper(model, tokenizer, requests, answers, batch_size=16):
-        missing = list(dict.fromkeys(pair for pair in zip(requests, answers) if pair not in memory))
+    def wrapper(model, tokenizer, rows, answers, batch_size=16):
+        keys = [(row["instruction"], answer) for row, answer in zip(rows, answers)]
+        missing = list({key: (row, answer) for key, row, answer in zip(keys, rows, answers) if key not in memory}.items())
         if missing:
-            found = function(model, tokenizer, [r for r, _ in missing], [a for _, a in missing], batch_size)
-            memory.update(zip(missing, found))
-        return [memory[pair] for pair in zip(requests, answers)]
+            found = function(model, tokenizer, [row for _, (row, _) in missing], [a for _, (_, a) in missing], batch_size)
+            memory.update(zip([key for key, _ in missing], found))
+        return [memory[key] for key in keys]
     wrapper.memory = memory
     return wrapper
 
@@ -76,7 +77,7 @@ def main():
     if args.gate_from:
         try:
             earlier = json.loads(Path(args.gate_from).read_text())
-            earlier_answers, fit_seconds = [tuple(pair) for pair in earlier["helper_answers"]], float(earlier["gate_fit_s"])
+            earlier_answers, fit_seconds = earlier["helper_answers"], float(earlier["gate_fit_s"])
         except (OSError, ValueError, TypeError, KeyError) as err:
             sys.exit(f"--gate-from {args.gate_from}: not a results file of this script with the helper's answers "
                      f"({type(err).__name__}: {err})")
@@ -92,8 +93,15 @@ def main():
     texts = [f"<think>I will answer.</think><answer>{row['answers'][kind]}</answer>" for row in rows for kind in kinds]
 
     start = time.time()
-    references = earlier_answers or answer_gate.helper_answers(model, tokenizer, [row["instruction"] for row in rows],
-                                                               args.max_new_tokens, args.batch_size)
+    by_instruction = {row["instruction"]: row for row in rows}
+    if earlier_answers:  # stored as (instruction, answer)
+        unknown = [instruction for instruction, _ in earlier_answers if instruction not in by_instruction]
+        if unknown:
+            sys.exit(f"{args.gate_from}: {len(unknown)} helper answers are to requests not in {HACKS}, "
+                     f"such as {unknown[0][:60]!r}")
+        references = [(by_instruction[instruction], answer) for instruction, answer in earlier_answers]
+    else:
+        references = answer_gate.helper_answers(model, tokenizer, rows, args.max_new_tokens, args.batch_size)
     gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size)
     if earlier_answers is None:
         fit_seconds = time.time() - start
@@ -102,7 +110,8 @@ def main():
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
                "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1),
-               "gate_from": args.gate_from, "helper_answers": references, "rewards": {}}
+               "gate_from": args.gate_from, "rewards": {},
+               "helper_answers": [(row["instruction"], answer) for row, answer in references]}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
         judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
         for setting, (gate_on, guard_on) in SETTINGS.items():
@@ -116,8 +125,8 @@ def main():
                 "genuine_full_reward_share": round(sum(r == 1.0 for r in per_kind["genuine"]) / len(rows), 3),
                 "seconds": round(time.time() - start, 1), "per_answer": rewards}
     judger.llm_verdicts = llm_verdicts
-    # the gate's two signals for every answer it scored (the paid ones), by kind
-    signals = {pair: (round(order, 3), round(lift, 3)) for pair, (order, lift) in answer_gate.features.memory.items()}
+    # the gate's three signals (order, topic, lift) for every answer it scored (the paid ones), by kind
+    signals = {pair: tuple(round(value, 3) for value in found) for pair, found in answer_gate.features.memory.items()}
     # keyed by the answer the gate saw: with the echo guard on, what it leaves of the answer
     results["signals"] = {kind: [signals.get((row["instruction"], echo_guard.guarded_answer(row["answers"][kind], row)))
                                  for row in rows] for kind in kinds}
@@ -127,7 +136,7 @@ def main():
     out.write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
              f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
-             f"{gate.lift_min:.3f} <= lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
+             f"topic >= {gate.topic_min:.3f}, lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
              + (f" (answers sampled by the run in {args.gate_from})" if args.gate_from else ""),
              "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]
     for name, section in results["rewards"].items():

@@ -2,30 +2,35 @@
 
 Not SEIF. Rules check form and a 0.5B judge is at chance on content, so word salad that meets
 every rule, keyword stuffing and title/highlight/P.S. spam earn full reward from rules plus a
-judge that says yes. The gate asks the frozen helper two questions about each answer, with
+judge that says yes. The gate asks the frozen helper three questions about each answer, with
 forward passes only (no verdict to generate), and the Follower's reward is 0 when it fails:
 
     order  (log p(answer | request) - log p(answer with its words shuffled | request)) / tokens
            How much the words' order matters to the helper. Fluent text loses a lot when its
            words are shuffled; a list of topic words, a repeated keyword or a pile of markup
            loses little.
+    topic  (log p(answer | seed) - log p(answer | an empty request)) / tokens
+           How much the bare request (the row's seed, without its constraints) raises the
+           answer's likelihood (pointwise mutual information per token): near 0 for text about
+           something else. The whole request would not do here: text about something else that
+           follows the request's constraints (in lowercase, with a title) gains from them too.
     lift   (log p(answer | request) - log p(answer | an empty request)) / tokens
-           How much its request raises the answer's likelihood (pointwise mutual information
-           per token): near 0 for text about something else; far above a real answer's for a
-           copy or a restatement of the request (the likelihood trap of JUDGING.md: copying
-           the request is the likeliest text of all). The empty request is the same for every
-           answer, so an answer's lift does not depend on what else is in its batch.
+           How much the whole request raises it: far above a real answer's for a copy or a
+           restatement of the request (the likelihood trap of JUDGING.md: copying the request
+           is the likeliest text of all). The empty request is the same for every answer, so
+           an answer's topic and lift do not depend on what else is in its batch.
 
 An answer written all in capitals is read in lower case (`as_read`): a helper writes capitals
 only when asked to, so its likelihood would count the asked-for case against a fluent answer.
+A row without a seed (an instructions file written by hand) uses its instruction as the seed.
 
-An answer passes when order >= order_min and lift_min <= lift <= lift_max. The thresholds need
-no labels: at the start of the Follower stage the frozen helper writes
+An answer passes when order >= order_min, topic >= topic_min and lift <= lift_max. The
+thresholds need no labels: at the start of the Follower stage the frozen helper writes
 `answer_gate_references` answers to the round's own instructions (each instruction at most once
 while there are more instructions than that), and each threshold is a quantile
 of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
-gate refuses what is less fluent, less relevant or more of a copy than all but that share of
-the helper's answers. The cost: 3 forward passes over each answer the verdicts would pay (the gate
+gate refuses what is less fluent, less on topic or more of a copy than all but that share of
+the helper's answers. The cost: 4 forward passes over each answer the verdicts would pay (the gate
 only takes pay away, so answers already at 0 are not scored), with each distinct prompt of a
 batch run once, and one generation per reference instruction per stage.
 """
@@ -43,13 +48,14 @@ import speedups
 @dataclass
 class Gate:
     order_min: float
-    lift_min: float
+    topic_min: float
     lift_max: float
     references: int  # how many helper answers the thresholds come from
 
     def passes(self, features):
-        """True for each (order, lift) inside the gate."""
-        return [order >= self.order_min and self.lift_min <= lift <= self.lift_max for order, lift in features]
+        """True for each (order, topic, lift) inside the gate."""
+        return [order >= self.order_min and topic >= self.topic_min and lift <= self.lift_max
+                for order, topic, lift in features]
 
 
 def shuffled_words(text, seed=0):
@@ -106,15 +112,22 @@ def as_read(answer):
     return answer.lower() if answer.isupper() else answer
 
 
-def features(model, tokenizer, requests, answers, batch_size=16):
-    """(order, lift) for each answer to its request."""
+def bare_request(row):
+    """The bare request of an instructions row: its seed, or its instruction when it has none."""
+    return row.get("seed") or row["instruction"]
+
+
+def features(model, tokenizer, rows, answers, batch_size=16):
+    """(order, topic, lift) for each answer to its instructions row."""
     n, answers = len(answers), [as_read(answer) for answer in answers]
-    sums, counts = answer_logprob_sums(  # one batched call: own request, empty request, shuffled
+    requests = [row["instruction"] for row in rows]
+    sums, counts = answer_logprob_sums(  # one batched call: own request, empty request, seed, shuffled
         model, tokenizer, list(zip(requests, answers)) + [("", answer) for answer in answers]
+        + [(bare_request(row), answer) for row, answer in zip(rows, answers)]
         + [(request, shuffled_words(answer)) for request, answer in zip(requests, answers)], batch_size)
-    own, alone, shuffled = sums[:n], sums[n : 2 * n], sums[2 * n :]
-    return [((o / c) - (s / m), (o - e) / c)
-            for o, e, s, c, m in zip(own, alone, shuffled, counts[:n], counts[2 * n :])]
+    own, alone, topic, shuffled = (sums[i * n : (i + 1) * n] for i in range(4))
+    return [((o / c) - (s / m), (t - e) / c, (o - e) / c)
+            for o, e, t, s, c, m in zip(own, alone, topic, shuffled, counts[:n], counts[3 * n :])]
 
 
 def quantile(values, q):
@@ -122,30 +135,30 @@ def quantile(values, q):
     return values[round(q * (len(values) - 1))]
 
 
-def helper_answers(helper, tokenizer, requests, max_new_tokens, batch_size=16):
-    """(request, answer) for the frozen helper's answer to each of `requests` (sampled once each at
+def helper_answers(helper, tokenizer, rows, max_new_tokens, batch_size=16):
+    """(row, answer) for the frozen helper's answer to each row's instruction (sampled once each at
     temperature 1, as a plain user turn, like the Instructor's reward asks it); empty answers are
     left out."""
-    chats = [[{"role": "user", "content": request}] for request in requests]
+    chats = [[{"role": "user", "content": row["instruction"]}] for row in rows]
     texts = rollout.generate(helper, tokenizer, chats, max_new_tokens=max_new_tokens, batch_size=batch_size,
                              desc="answer gate: helper answers").texts
-    pairs = [(request, reply_format.helper_answer(text)) for request, text in zip(requests, texts)]
-    return [(request, answer) for request, answer in pairs if answer.strip()]
+    pairs = [(row, reply_format.helper_answer(text)) for row, text in zip(rows, texts)]
+    return [(row, answer) for row, answer in pairs if answer.strip()]
 
 
 def fit_to_answers(helper, tokenizer, pairs, quantile_share, batch_size=16):
-    """The gate's thresholds from the helper's own (request, answer) pairs."""
+    """The gate's thresholds from the helper's own (row, answer) pairs."""
     if len(pairs) < 2:  # nothing to set thresholds from: the gate lets everything through
         return Gate(float("-inf"), float("-inf"), float("inf"), len(pairs))
-    found = features(helper, tokenizer, [r for r, _ in pairs], [a for _, a in pairs], batch_size)
-    orders, lifts = [order for order, _ in found], [lift for _, lift in found]
-    return Gate(quantile(orders, quantile_share), quantile(lifts, quantile_share),
+    found = features(helper, tokenizer, [row for row, _ in pairs], [answer for _, answer in pairs], batch_size)
+    orders, topics, lifts = zip(*found)
+    return Gate(quantile(orders, quantile_share), quantile(topics, quantile_share),
                 quantile(lifts, 1 - quantile_share), len(pairs))
 
 
-def fit(helper, tokenizer, requests, quantile_share, max_new_tokens, batch_size=16):
-    """The gate's thresholds from the frozen helper's own answers to `requests`."""
-    return fit_to_answers(helper, tokenizer, helper_answers(helper, tokenizer, requests, max_new_tokens, batch_size),
+def fit(helper, tokenizer, rows, quantile_share, max_new_tokens, batch_size=16):
+    """The gate's thresholds from the frozen helper's own answers to `rows`' instructions."""
+    return fit_to_answers(helper, tokenizer, helper_answers(helper, tokenizer, rows, max_new_tokens, batch_size),
                           quantile_share, batch_size)
 
 
@@ -154,10 +167,13 @@ def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size
     to the distinct instructions of its rows, in a random (seeded) order. With fewer instructions
     than that, each is answered more than once: a threshold at a low quantile of a handful of
     answers is their minimum, and moves a long way from one draw to the next."""
-    instructions = list(dict.fromkeys(row["instruction"] for row in rows))
+    first = {}
+    for row in rows:
+        first.setdefault(row["instruction"], row)
+    distinct = list(first.values())
     rng, chosen = random.Random(seed), []
-    while instructions and len(chosen) < departures.answer_gate_references:
-        chosen += rng.sample(instructions, min(len(instructions), departures.answer_gate_references - len(chosen)))
+    while distinct and len(chosen) < departures.answer_gate_references:
+        chosen += rng.sample(distinct, min(len(distinct), departures.answer_gate_references - len(chosen)))
     return fit(helper, tokenizer, chosen, departures.answer_gate_quantile, max_new_tokens, batch_size)
 
 
@@ -166,6 +182,5 @@ def gate_answers(helper, tokenizer, gate, items, answers, answered, batch_size=1
     about answers its verdicts would pay)."""
     if not answered:
         return []
-    found = features(helper, tokenizer, [items[i]["instruction"] for i in answered],
-                     [answers[i] for i in answered], batch_size)
+    found = features(helper, tokenizer, [items[i] for i in answered], [answers[i] for i in answered], batch_size)
     return [i for i, ok in zip(answered, gate.passes(found)) if ok]

@@ -28,30 +28,32 @@ def hack_rows(count):
 
 
 def test_thresholds_are_quantiles_of_the_helpers_own_answers(monkeypatch):
-    requests = ["Describe a cat.", "Describe a dog.", "Describe a fish.", "Describe a bird.", "Describe a cow."]
+    rows = [{"instruction": f"Describe a {animal}.\nUse lowercase.", "seed": f"Describe a {animal}."}
+            for animal in ("cat", "dog", "fish", "bird", "cow")]
     helper_texts = ["a cat", "a dog", "", "a bird", "a cow"]  # one empty answer: not a reference
     calls = fake_generate(monkeypatch, helper_texts)
     seen = []
 
-    def features(model, tokenizer, requests_, answers, batch_size=16):
-        seen.append((list(requests_), list(answers)))
-        return [(float(i), 10.0 * i) for i in range(len(answers))]  # order 0..3, lift 0..30
+    def features(model, tokenizer, rows_, answers, batch_size=16):
+        seen.append(([row["seed"] for row in rows_], list(answers)))
+        return [(float(i), 10.0 * i, 100.0 * i) for i in range(len(answers))]  # order 0..3, topic 0..30, lift 0..300
 
     monkeypatch.setattr(answer_gate, "features", features)
-    gate = answer_gate.fit(None, None, requests, 0.25, max_new_tokens=32)
-    # the helper answered exactly these requests, once each, as a plain user turn
-    assert [chat[0]["content"] for chat in calls[0][0]] == requests
+    gate = answer_gate.fit(None, None, rows, 0.25, max_new_tokens=32)
+    # the helper answered exactly these instructions, once each, as a plain user turn
+    assert [chat[0]["content"] for chat in calls[0][0]] == [row["instruction"] for row in rows]
     assert all(len(chat) == 1 and chat[0]["role"] == "user" for chat in calls[0][0])
-    # and only its non-empty answers were scored, each with its own request
+    # and only its non-empty answers were scored, each with its own row
     assert seen == [(["Describe a cat.", "Describe a dog.", "Describe a bird.", "Describe a cow."],
                      ["a cat", "a dog", "a bird", "a cow"])]
     assert gate.references == 4
-    assert (gate.order_min, gate.lift_min, gate.lift_max) == (1.0, 10.0, 20.0)
+    # the low quantile for order and topic, the high one for lift
+    assert (gate.order_min, gate.topic_min, gate.lift_max) == (1.0, 10.0, 200.0)
 
 
 def test_fit_for_rows_answers_distinct_instructions_up_to_the_cap(monkeypatch):
     calls = fake_generate(monkeypatch, ["answer one two", "answer three four", "answer five six"])
-    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0)] * len(a))
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0, 1.0)] * len(a))
     rows = [{"instruction": f"Task {i % 4}"} for i in range(12)]  # 4 distinct instructions
     answer_gate.fit_for_rows(None, None, rows, BeyondSEIF(answer_gate=True, answer_gate_references=3), 16)
     asked = [chat[0]["content"] for chat in calls[0][0]]
@@ -60,7 +62,7 @@ def test_fit_for_rows_answers_distinct_instructions_up_to_the_cap(monkeypatch):
 
 def test_fit_for_rows_answers_few_instructions_more_than_once(monkeypatch):
     calls = fake_generate(monkeypatch, [f"answer {i}" for i in range(10)])
-    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0)] * len(a))
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(1.0, 1.0, 1.0)] * len(a))
     rows = [{"instruction": f"Task {i % 3}"} for i in range(6)]  # 3 distinct instructions
     gate = answer_gate.fit_for_rows(None, None, rows, BeyondSEIF(answer_gate=True, answer_gate_references=7), 16)
     asked = [chat[0]["content"] for chat in calls[0][0]]
@@ -70,27 +72,33 @@ def test_fit_for_rows_answers_few_instructions_more_than_once(monkeypatch):
 
 def test_too_few_helper_answers_let_everything_through(monkeypatch):
     fake_generate(monkeypatch, ["", "only one"])
-    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(0.0, 0.0)] * len(a))
-    gate = answer_gate.fit(None, None, ["a", "b"], 0.05, 16)
-    assert gate.passes([(-100.0, -100.0), (100.0, 100.0)]) == [True, True]
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(0.0, 0.0, 0.0)] * len(a))
+    gate = answer_gate.fit(None, None, [{"instruction": "a"}, {"instruction": "b"}], 0.05, 16)
+    assert gate.passes([(-100.0, -100.0, 100.0), (100.0, 100.0, -100.0)]) == [True, True]
 
 
 def test_gate_passes_only_inside_its_bounds():
-    gate = answer_gate.Gate(order_min=2.0, lift_min=0.2, lift_max=1.5, references=10)
-    assert gate.passes([(2.5, 0.5), (1.0, 0.5), (2.5, 0.1), (2.5, 3.0), (2.0, 0.2)]) == [
+    gate = answer_gate.Gate(order_min=2.0, topic_min=0.2, lift_max=1.5, references=10)
+    # (order, topic, lift): fluent and on topic; word order does not matter; off topic; a copy; at the bounds
+    assert gate.passes([(2.5, 0.5, 0.5), (1.0, 0.5, 0.5), (2.5, 0.1, 0.5), (2.5, 0.5, 3.0), (2.0, 0.2, 1.5)]) == [
         True, False, False, False, True]
 
 
-def test_lift_is_the_gain_over_an_empty_request_whatever_the_batch(tiny_model):
+def test_topic_and_lift_are_gains_over_an_empty_request_whatever_the_batch(tiny_model):
     model, tokenizer = tiny_model
     model.eval()
-    request, answer = "name a colour", "blue is a colour"
-    sums, counts = answer_gate.answer_logprob_sums(model, tokenizer, [(request, answer), ("", answer)])
-    alone = answer_gate.features(model, tokenizer, [request], [answer])[0]
-    in_batch = answer_gate.features(model, tokenizer, ["write a poem", request, "count to ten"],
+    row, answer = {"instruction": "name a colour\nuse four words", "seed": "name a colour"}, "blue is a colour"
+    sums, counts = answer_gate.answer_logprob_sums(
+        model, tokenizer, [(row["instruction"], answer), ("", answer), (row["seed"], answer)])
+    alone = answer_gate.features(model, tokenizer, [row], [answer])[0]
+    in_batch = answer_gate.features(model, tokenizer, [{"instruction": "write a poem"}, row, {"instruction": "count"}],
                                     ["roses are red", answer, "one two three"])[1]
-    assert alone[1] == pytest.approx((sums[0] - sums[1]) / counts[0], abs=1e-4)
+    assert alone[1] == pytest.approx((sums[2] - sums[1]) / counts[0], abs=1e-4)  # topic: the seed alone
+    assert alone[2] == pytest.approx((sums[0] - sums[1]) / counts[0], abs=1e-4)  # lift: the whole instruction
     assert in_batch == pytest.approx(alone, abs=1e-4)
+    # a row without a seed: its instruction is the bare request, so topic and lift agree
+    no_seed = answer_gate.features(model, tokenizer, [{"instruction": row["instruction"]}], [answer])[0]
+    assert no_seed[1] == pytest.approx(no_seed[2], abs=1e-4) == pytest.approx(alone[2], abs=1e-4)
 
 
 def test_an_answer_in_capitals_is_read_in_lower_case(tiny_model):
@@ -98,7 +106,7 @@ def test_an_answer_in_capitals_is_read_in_lower_case(tiny_model):
     model.eval()
     request = "Explain rainbows in capital letters."
     capitals, mixed = "RAINBOWS FORM IN FALLING RAIN.", "Rainbows form in FALLING rain."
-    found = answer_gate.features(model, tokenizer, [request] * 3, [capitals, capitals.lower(), mixed])
+    found = answer_gate.features(model, tokenizer, [{"instruction": request}] * 3, [capitals, capitals.lower(), mixed])
     assert found[0] == pytest.approx(found[1], abs=1e-4)
     assert answer_gate.as_read(mixed) == mixed and answer_gate.as_read("42 + 1") == "42 + 1"
 
@@ -117,9 +125,9 @@ def test_a_failed_answer_earns_zero_and_the_rest_are_unchanged(tiny_model, foole
     texts = [formatted(rows[0]["answers"]["genuine"]), formatted(rows[0]["answers"]["salad"]),
              formatted(rows[1]["answers"]["genuine"])]
     # canned features: the second answer's word order does not matter, the others' does
-    monkeypatch.setattr(answer_gate, "features", lambda m, t, requests, answers, b=16:
-                        [(0.5, 0.5) if "beam sea dark" in a else (3.0, 0.5) for a in answers])
-    gate = answer_gate.Gate(order_min=2.0, lift_min=0.2, lift_max=1.5, references=10)
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, rows_, answers, b=16:
+                        [(0.5, 0.5, 0.5) if "beam sea dark" in a else (3.0, 0.5, 0.5) for a in answers])
+    gate = answer_gate.Gate(order_min=2.0, topic_min=0.2, lift_max=1.5, references=10)
     cfg = judger.JudgerConfig()
     off, _ = follower.rewards(model, tokenizer, items, texts, cfg, BeyondSEIF(rules=True, echo_guard=True))
     on, info = follower.rewards(model, tokenizer, items, texts, cfg, ON, gate)
@@ -136,7 +144,7 @@ def test_with_the_gate_off_rewards_are_as_before(tiny_model, fooled_judge, monke
     items = [row for row in rows for _ in range(3)]
     texts = [formatted(row["answers"][kind]) for row in rows for kind in ("genuine", "salad", "stuffing")]
     monkeypatch.setattr(answer_gate, "features", lambda *a, **k: pytest.fail("the gate is off: no forward pass"))
-    refusing = answer_gate.Gate(order_min=99.0, lift_min=99.0, lift_max=99.0, references=10)
+    refusing = answer_gate.Gate(order_min=99.0, topic_min=99.0, lift_max=-99.0, references=10)
     departures = BeyondSEIF(rules=True, echo_guard=True)
     before, before_info = follower.rewards(model, tokenizer, items, texts, judger.JudgerConfig(), departures)
     after, after_info = follower.rewards(model, tokenizer, items, texts, judger.JudgerConfig(), departures,
@@ -164,7 +172,7 @@ def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smo
     model, tokenizer = smollm2
     rows = hack_rows(8)
     torch.manual_seed(0)
-    gate = answer_gate.fit(model, tokenizer, [row["instruction"] for row in rows], 0.05, max_new_tokens=128)
+    gate = answer_gate.fit(model, tokenizer, rows, 0.05, max_new_tokens=128)
     assert gate.references >= 6
     chosen = [row for row in rows if row["id"] in ("r01", "r04", "r05")]
     kinds = ("genuine", "salad", "stuffing")
