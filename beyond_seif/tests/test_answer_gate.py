@@ -163,8 +163,8 @@ def test_settings_check_the_gate_fields():
 
 @pytest.mark.xfail(strict=True, reason=(
     "issue 21's target, not met yet: a gate fitted on 8 of SmolLM2's own answers has their extremes "
-    "as bounds and refuses 2 of these 3 genuine answers, r01 and r05 (on all 48 requests it refuses 2 of "
-    "48 genuine answers: bench/RESULTS.md). strict: this test fails the suite once it passes"))
+    "as bounds and refuses 2 of these 3 genuine answers, r01 and r05 (fitted on 48 answers, it refuses 1 "
+    "of the 48 genuine ones: bench/RESULTS.md). strict: this test fails the suite once it passes"))
 def test_real_helper_pays_a_genuine_answer_and_nothing_for_salad_or_stuffing(smollm2, fooled_judge):
     """SmolLM2 as the frozen helper: the gate, fitted on its own answers to 8 requests, keeps a
     fluent genuine answer's full reward and zeroes word salad and keyword stuffing that meet
