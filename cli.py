@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 
 import torch
+from accelerate import PartialState
 
 import filter as conflict_filter  # `filter` is also a Python builtin
 import follower
@@ -50,6 +51,12 @@ class FollowerSettings:
     beyond_seif: BeyondSEIF = field(default_factory=BeyondSEIF)
 
 
+def seed_sampling(seed):
+    """The same samples on every run with the same settings; under `accelerate launch` each
+    process draws its own (as the loop's stages do, run_folder.begin_stage)."""
+    torch.manual_seed(seed + PartialState().process_index)
+
+
 def instructor_main(argv=None):
     parser = argparse.ArgumentParser(description="Train the SEIF Instructor, or generate instructions.")
     parser.add_argument("command", choices=["train", "generate"])
@@ -58,7 +65,7 @@ def instructor_main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     settings = from_args(args, InstructorSettings())
-    torch.manual_seed(settings.loop.seed)  # the same samples on every run with the same settings
+    seed_sampling(settings.loop.seed)
     seeds = read_seeds(settings.loop)
     if args.command == "train":
         instructor.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model, seeds, args.out)
@@ -98,7 +105,7 @@ def follower_main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     settings = from_args(args, FollowerSettings())
-    torch.manual_seed(settings.loop.seed)  # the same samples on every run with the same settings
+    seed_sampling(settings.loop.seed)
     follower.train(settings, settings.loop.model, settings.loop.helper or settings.loop.model,
                    read_instructions(args.instructions, settings.beyond_seif.pmi_judge), args.out, args.epochs)
     print(f"follower saved to {args.out}")
