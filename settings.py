@@ -66,6 +66,7 @@ class BeyondSEIF:
     answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers
     answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
     answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
+    answer_gate_lift_fence: float = 1.5  # answer_gate: lift bound = upper quartile + this x IQR (0: a quantile)
     markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders or P.S. beyond what was asked
 
 
@@ -163,6 +164,7 @@ RULES = [
     (("beyond_seif",), ("score_reward",), lambda v: v in ("decision", "probability"), "decision or probability"),
     (("beyond_seif",), ("max_constraint_chars", "answer_gate_references"), lambda v: v >= 1, ">= 1"),
     (("beyond_seif",), ("answer_gate_quantile",), lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
+    (("beyond_seif",), ("answer_gate_lift_fence",), lambda v: v >= 0, ">= 0"),
 ]
 
 

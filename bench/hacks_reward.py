@@ -66,6 +66,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--quantile", type=float, default=BeyondSEIF.answer_gate_quantile)
+    parser.add_argument("--lift-fence", type=float, default=BeyondSEIF.answer_gate_lift_fence)
     parser.add_argument("--max-new-tokens", type=int, default=256, help="the helper's reference answers")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -102,14 +103,15 @@ def main():
         references = [(by_instruction[instruction], answer) for instruction, answer in earlier_answers]
     else:
         references = answer_gate.helper_answers(model, tokenizer, rows, args.max_new_tokens, args.batch_size)
-    gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size)
+    gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size, args.lift_fence)
     if earlier_answers is None:
         fit_seconds = time.time() - start
     answer_gate.features = cached(answer_gate.features)
     llm_verdicts = judger.llm_verdicts
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
-               "requests": len(rows), "gate": gate.__dict__, "gate_fit_s": round(fit_seconds, 1),
+               "requests": len(rows), "gate": gate.__dict__, "quantile": args.quantile, "lift_fence": args.lift_fence,
+               "gate_fit_s": round(fit_seconds, 1),
                "gate_from": args.gate_from, "rewards": {},
                "helper_answers": [(row["instruction"], answer) for row, answer in references]}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
@@ -135,7 +137,8 @@ def main():
     out = Path(args.out or REPO / "bench" / "results" / f"hacks_reward_{args.model.split('/')[-1]}.json")
     out.write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
-             f"gate from {gate.references} helper answers (quantile {args.quantile}): order >= {gate.order_min:.3f}, "
+             f"gate from {gate.references} helper answers (quantile {args.quantile}, lift fence {args.lift_fence}): "
+             f"order >= {gate.order_min:.3f}, "
              f"topic >= {gate.topic_min:.3f}, lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
              + (f" (answers sampled by the run in {args.gate_from})" if args.gate_from else ""),
              "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]

@@ -27,12 +27,17 @@ A row without a seed (an instructions file written by hand) uses its instruction
 An answer passes when order >= order_min, topic >= topic_min and lift <= lift_max. The
 thresholds need no labels: at the start of the Follower stage the frozen helper writes
 `answer_gate_references` answers to the round's own instructions (each instruction at most once
-while there are more instructions than that), and each threshold is a quantile
-of the helper's own answers (`answer_gate_quantile` at the low end, 1 - it at the high end): the
-gate refuses what is less fluent, less on topic or more of a copy than all but that share of
-the helper's answers. The cost: 4 forward passes over each answer the verdicts would pay (the gate
-only takes pay away, so answers already at 0 are not scored), with each distinct prompt of a
-batch run once, and one generation per reference instruction per stage.
+while there are more instructions than that). The low bounds are a quantile of the helper's own
+answers (`answer_gate_quantile`): the gate refuses what is less fluent or less on topic than all
+but that share of them. The high bound on lift is Tukey's fence over the helper's lifts: upper
+quartile + `answer_gate_lift_fence` x the interquartile range. A small helper answers some
+requests with text copied from them (Qwen2.5-Coder-0.5B: lifts of 2 to 5 per token on 5 of its
+48 hack-set answers, median 0.65), so a high quantile lands among those copies and pays a
+restated request; the fence is set by the middle half of the answers, which a few copies do not
+move. `answer_gate_lift_fence` 0 puts the bound at the 1 - `answer_gate_quantile` quantile.
+The cost: 4 forward passes over each answer the verdicts would pay (the gate only takes pay
+away, so answers already at 0 are not scored), with each distinct prompt of a batch run once,
+and one generation per reference instruction per stage.
 """
 
 import random
@@ -43,6 +48,7 @@ import torch
 import reply_format
 import rollout
 import speedups
+from settings import BeyondSEIF
 
 
 @dataclass
@@ -146,20 +152,29 @@ def helper_answers(helper, tokenizer, rows, max_new_tokens, batch_size=16):
     return [(row, answer) for row, answer in pairs if answer.strip()]
 
 
-def fit_to_answers(helper, tokenizer, pairs, quantile_share, batch_size=16):
-    """The gate's thresholds from the helper's own (row, answer) pairs."""
+def upper_fence(values, k):
+    """Tukey's fence: the upper quartile plus k times the interquartile range."""
+    upper = quantile(values, 0.75)
+    return upper + k * (upper - quantile(values, 0.25))
+
+
+def fit_to_answers(helper, tokenizer, pairs, quantile_share, batch_size=16,
+                   lift_fence=BeyondSEIF.answer_gate_lift_fence):
+    """The gate's thresholds from the helper's own (row, answer) pairs. lift_fence > 0: the lift
+    bound is the upper fence of the helper's lifts with that k; 0: their 1 - quantile_share quantile."""
     if len(pairs) < 2:  # nothing to set thresholds from: the gate lets everything through
         return Gate(float("-inf"), float("-inf"), float("inf"), len(pairs))
     found = features(helper, tokenizer, [row for row, _ in pairs], [answer for _, answer in pairs], batch_size)
     orders, topics, lifts = zip(*found)
-    return Gate(quantile(orders, quantile_share), quantile(topics, quantile_share),
-                quantile(lifts, 1 - quantile_share), len(pairs))
+    lift_max = upper_fence(lifts, lift_fence) if lift_fence > 0 else quantile(lifts, 1 - quantile_share)
+    return Gate(quantile(orders, quantile_share), quantile(topics, quantile_share), lift_max, len(pairs))
 
 
-def fit(helper, tokenizer, rows, quantile_share, max_new_tokens, batch_size=16):
+def fit(helper, tokenizer, rows, quantile_share, max_new_tokens, batch_size=16,
+        lift_fence=BeyondSEIF.answer_gate_lift_fence):
     """The gate's thresholds from the frozen helper's own answers to `rows`' instructions."""
     return fit_to_answers(helper, tokenizer, helper_answers(helper, tokenizer, rows, max_new_tokens, batch_size),
-                          quantile_share, batch_size)
+                          quantile_share, batch_size, lift_fence)
 
 
 def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size=16, seed=0):
@@ -174,7 +189,8 @@ def fit_for_rows(helper, tokenizer, rows, departures, max_new_tokens, batch_size
     rng, chosen = random.Random(seed), []
     while distinct and len(chosen) < departures.answer_gate_references:
         chosen += rng.sample(distinct, min(len(distinct), departures.answer_gate_references - len(chosen)))
-    return fit(helper, tokenizer, chosen, departures.answer_gate_quantile, max_new_tokens, batch_size)
+    return fit(helper, tokenizer, chosen, departures.answer_gate_quantile, max_new_tokens, batch_size,
+               departures.answer_gate_lift_fence)
 
 
 def gate_answers(helper, tokenizer, gate, items, answers, answered, batch_size=16):

@@ -39,7 +39,7 @@ def test_thresholds_are_quantiles_of_the_helpers_own_answers(monkeypatch):
         return [(float(i), 10.0 * i, 100.0 * i) for i in range(len(answers))]  # order 0..3, topic 0..30, lift 0..300
 
     monkeypatch.setattr(answer_gate, "features", features)
-    gate = answer_gate.fit(None, None, rows, 0.25, max_new_tokens=32)
+    gate = answer_gate.fit(None, None, rows, 0.25, max_new_tokens=32, lift_fence=0)
     # the helper answered exactly these instructions, once each, as a plain user turn
     assert [chat[0]["content"] for chat in calls[0][0]] == [row["instruction"] for row in rows]
     assert all(len(chat) == 1 and chat[0]["role"] == "user" for chat in calls[0][0])
@@ -49,6 +49,25 @@ def test_thresholds_are_quantiles_of_the_helpers_own_answers(monkeypatch):
     assert gate.references == 4
     # the low quantile for order and topic, the high one for lift
     assert (gate.order_min, gate.topic_min, gate.lift_max) == (1.0, 10.0, 200.0)
+
+
+def test_the_lift_bound_is_a_fence_that_a_few_copies_do_not_move(monkeypatch):
+    """With the default fence, lift_max = upper quartile + 1.5 x IQR of the helper's lifts. Two of
+    twenty answers that copy their request (lift 9) put the 0.95 quantile at 9, where a restated
+    request is paid; the fence stays by the other answers."""
+    lifts = [0.5 + 0.05 * i for i in range(18)] + [9.0, 9.0]  # 0.50 .. 1.35, then two copies
+    rows = [{"instruction": f"Task {i}"} for i in range(len(lifts))]
+    fake_generate(monkeypatch, [f"answer {i}" for i in range(len(lifts))])
+    monkeypatch.setattr(answer_gate, "features", lambda m, t, r, a, b=16: [(5.0, 1.0, lift) for lift in lifts])
+    by_quantile = answer_gate.fit(None, None, rows, 0.05, max_new_tokens=16, lift_fence=0)
+    fenced = answer_gate.fit(None, None, rows, 0.05, max_new_tokens=16)  # the setting's default, 1.5
+    assert by_quantile.lift_max == 9.0
+    upper, lower = sorted(lifts)[round(0.75 * 19)], sorted(lifts)[round(0.25 * 19)]
+    assert fenced.lift_max == pytest.approx(upper + 1.5 * (upper - lower))
+    assert 1.35 < fenced.lift_max < 3.0  # every non-copy passes, the copies do not
+    assert fenced.passes([(5.0, 1.0, 1.35), (5.0, 1.0, 9.0)]) == [True, False]
+    # the low bounds are quantiles either way
+    assert (fenced.order_min, fenced.topic_min) == (by_quantile.order_min, by_quantile.topic_min)
 
 
 def test_fit_for_rows_answers_distinct_instructions_up_to_the_cap(monkeypatch):
@@ -154,7 +173,7 @@ def test_with_the_gate_off_rewards_are_as_before(tiny_model, fooled_judge, monke
 
 def test_settings_check_the_gate_fields():
     for field, value in (("answer_gate_quantile", 0.5), ("answer_gate_quantile", -0.1),
-                         ("answer_gate_references", 0)):
+                         ("answer_gate_references", 0), ("answer_gate_lift_fence", -1.0)):
         holder = type("Holder", (), {"beyond_seif": BeyondSEIF(**{field: value})})()
         with pytest.raises(UserError, match=field):
             settings_module.check(holder)
