@@ -31,6 +31,8 @@ bench/results/accuracy_*.json came from these (2-core CPU shared with other jobs
     python bench/accuracy.py --model qwen2.5-coder-0.5b --modes generate --generate-limit 64  # CPU alone
     nice -n 19 python bench/accuracy.py --model qwen2.5-coder-0.5b --modes filter --filter-limit 16 \
         --batch-size 8
+    python bench/accuracy.py --model qwen2.5-coder-0.5b --modes filter-score --batch-size 8   # P([[1]]), 68 sets
+    python bench/accuracy.py --model smollm2-135m --modes filter-score --batch-size 8
 
 Results merge into --out (default bench/results/accuracy_<model>.json, one entry per mode, so
 several invocations fill one file) and a text summary next to it (.txt).
@@ -283,6 +285,29 @@ def run_filter(model, tokenizer, rows, args):
     }
 
 
+def run_filter_score(model, tokenizer, rows, args):
+    """The Filter's prompt read in one forward pass: P([[1]]) ("no conflict") as the score judge
+    reads the Judger's, verdict P > 0.5. Its ROC AUC says whether any cut (a calibrated one, say)
+    could make a self-judge of the Filter."""
+    from beyond_seif import score_judge
+    chats = [filter_role.conflict_messages(row["seed"], [c["text"] for c in row["constraints"]]) for row in rows]
+    probabilities, seconds = in_batches(
+        chats, args.batch_size, lambda batch: score_judge.llm_score(model, tokenizer, batch, args.batch_size), "filter")
+    labels, verdicts = [row["label"] for row in rows], [int(p > 0.5) for p in probabilities]
+    return {
+        "settings": {"mode": "score: P([[1]]) > 0.5", "batch_size": args.batch_size,
+                     "sets": str(FILTER_SETS.relative_to(REPO))},
+        "labels": {**binary_metrics(labels, verdicts), "roc_auc": roc_auc(labels, probabilities)},
+        "by_kind": {kind: binary_metrics([r["label"] for r in rows if r["kind"] == kind],
+                                         [v for r, v in zip(rows, verdicts) if r["kind"] == kind])
+                    for kind in sorted({row["kind"] for row in rows})},
+        "wall_s": round(seconds, 1),
+        "verdicts_per_s": round(len(rows) / seconds, 3),
+        "records": [{"id": row["id"], "kind": row["kind"], "label": row["label"], "p1": round(p, 4)}
+                    for row, p in zip(rows, probabilities)],
+    }
+
+
 def run_filter_as_demo(rows):
     """The Filter as the demo preset runs it, on every set: the cheap checks with each
     constraint's IFEval id where it has one, no LLM (filter.llm=False), so a set with no
@@ -354,7 +379,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--modes", nargs="+", default=["score", "generate", "filter"],
-                        choices=["score", "generate", "filter", "filter-checks"],
+                        choices=["score", "generate", "filter", "filter-score", "filter-checks"],
                         help="filter-checks: the Filter's cheap checks alone, no model (also run by filter)")
     parser.add_argument("--limit", type=int, default=0,
                         help="score mode: pairs to sample, stratified by the official verdict (0 = all)")
@@ -381,10 +406,11 @@ def main():
         load = os.getloadavg()[0]  # verdicts/s depend on what else the machine runs
         if mode == "filter-checks":
             all_rows = read_jsonl(FILTER_SETS)
-        elif mode == "filter":
+        elif mode in ("filter", "filter-score"):
             all_rows = read_jsonl(FILTER_SETS)
             filter_rows = stratified_sample(all_rows, args.filter_limit, "label", args.seed)
-            name, run = "filter", run_filter(model, tokenizer, filter_rows, args)
+            run_mode = run_filter if mode == "filter" else run_filter_score
+            name, run = mode.replace("-", "_"), run_mode(model, tokenizer, filter_rows, args)
             run["settings"]["sample"] = (f"{len(filter_rows)} of {len(all_rows)} sets, stratified by "
                                          f"label, seed {args.seed}")
         else:
@@ -396,7 +422,7 @@ def main():
         if mode != "filter-checks":
             run["settings"]["load_average_at_start"] = round(load, 1)
             results["runs"][name] = run
-        if mode in ("filter", "filter-checks"):
+        if mode in ("filter", "filter-score", "filter-checks"):
             results["runs"]["filter_rules_only"] = run_filter_rules(all_rows)
             results["runs"]["filter_demo_preset"] = run_filter_as_demo(all_rows)
         out.parent.mkdir(parents=True, exist_ok=True)

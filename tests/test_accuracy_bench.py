@@ -124,6 +124,31 @@ def test_the_demo_filter_is_scored_on_every_set_and_keeps_what_no_rule_contradic
     assert result["by_kind"]["seed"]["accuracy"] == 0.0 and result["by_kind"]["within"]["accuracy"] == 1.0
 
 
+def test_the_filter_in_score_mode_reads_p1_of_the_filter_prompt(tiny_model, monkeypatch):
+    """filter-score: one P([[1]]) per set from the Filter's own prompt (seed and constraint texts),
+    the verdict P > 0.5, and the ROC AUC of P against the labels."""
+    from beyond_seif import score_judge
+    model, tokenizer = tiny_model
+    rows = [{"id": f"s{i}", "kind": "within" if i % 2 else "plain", "label": 1 - i % 2, "seed": f"Describe item {i}.",
+             "constraints": [{"text": f"Use {i} commas."}]} for i in range(6)]
+    seen = []
+    fixed = [0.9, 0.4, 0.6, 0.7, 0.2, 0.1]  # labels 1,0,1,0,1,0: verdicts 1,0,1,1,0,0
+
+    def llm_score(model_, tokenizer_, chats, batch_size):
+        seen.extend(chats)
+        return fixed[len(seen) - len(chats) : len(seen)]
+
+    monkeypatch.setattr(score_judge, "llm_score", llm_score)
+    args = type("Args", (), {"batch_size": 4})()
+    result = accuracy.run_filter_score(model, tokenizer, rows, args)
+    assert [chat[0]["content"].count("Describe item") for chat in seen] == [1] * 6
+    assert "INSTRUCTION: Describe item 3." in seen[3][0]["content"] and "1. Use 3 commas." in seen[3][0]["content"]
+    assert [r["p1"] for r in result["records"]] == fixed
+    assert result["labels"]["confusion"] == {"tp": 2, "fn": 1, "fp": 1, "tn": 2}
+    assert result["labels"]["roc_auc"] == pytest.approx(accuracy.roc_auc([1, 0, 1, 0, 1, 0], fixed))
+    assert result["by_kind"]["within"]["share_predicted_1"] == pytest.approx(1 / 3)
+
+
 @pytest.mark.skipif(not (SHARED / "ifeval" / "gpt4_official_strict.jsonl").exists(),
                     reason="needs ../shared/ifeval")
 def test_ifeval_pairs_line_up_with_the_official_verdicts():
