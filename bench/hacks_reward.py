@@ -78,7 +78,8 @@ def main():
     if args.gate_from:
         try:
             earlier = json.loads(Path(args.gate_from).read_text())
-            earlier_answers, fit_seconds = earlier["helper_answers"], float(earlier["gate_fit_s"])
+            earlier_answers = earlier["helper_answers"]
+            sampled_seconds = float(earlier.get("helper_answers_s", earlier["gate_fit_s"]))
         except (OSError, ValueError, TypeError, KeyError) as err:
             sys.exit(f"--gate-from {args.gate_from}: not a results file of this script with the helper's answers "
                      f"({type(err).__name__}: {err})")
@@ -103,15 +104,17 @@ def main():
         references = [(by_instruction[instruction], answer) for instruction, answer in earlier_answers]
     else:
         references = answer_gate.helper_answers(model, tokenizer, rows, args.max_new_tokens, args.batch_size)
-    gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size, args.lift_fence)
     if earlier_answers is None:
-        fit_seconds = time.time() - start
+        sampled_seconds = time.time() - start
+    start = time.time()
+    gate = answer_gate.fit_to_answers(model, tokenizer, references, args.quantile, args.batch_size, args.lift_fence)
+    fit_seconds = time.time() - start
     answer_gate.features = cached(answer_gate.features)
     llm_verdicts = judger.llm_verdicts
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
                "requests": len(rows), "gate": gate.__dict__, "quantile": args.quantile, "lift_fence": args.lift_fence,
-               "gate_fit_s": round(fit_seconds, 1),
+               "gate_fit_s": round(fit_seconds, 1), "helper_answers_s": round(sampled_seconds, 1),
                "gate_from": args.gate_from, "rewards": {},
                "helper_answers": [(row["instruction"], answer) for row, answer in references]}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
@@ -139,7 +142,8 @@ def main():
     lines = [f"model {args.model}; {results['machine']}; {len(rows)} requests; wall {results['wall_s']} s",
              f"gate from {gate.references} helper answers (quantile {args.quantile}, lift fence {args.lift_fence}): "
              f"order >= {gate.order_min:.3f}, "
-             f"topic >= {gate.topic_min:.3f}, lift <= {gate.lift_max:.3f}; fitted in {fit_seconds:.0f} s"
+             f"topic >= {gate.topic_min:.3f}, lift <= {gate.lift_max:.3f}; the helper's answers took {sampled_seconds:.0f} s, "
+             f"the fit {fit_seconds:.0f} s"
              + (f" (answers sampled by the run in {args.gate_from})" if args.gate_from else ""),
              "judge, departures | " + " | ".join(kinds) + " | genuine at full reward"]
     for name, section in results["rewards"].items():
