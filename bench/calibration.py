@@ -22,6 +22,7 @@ the ROC AUC of the signal, and the cost: verdicts per second and forward passes 
 
     NLTK_DATA=../shared/nltk_data python bench/calibration.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/calibration.py --model qwen2.5-coder-0.5b
+    ... --prompt no-examples     # the Judger's prompt without its worked examples
 
 Writes bench/results/calibration_<model>.json and .txt.
 """
@@ -55,10 +56,20 @@ def ifeval_set(positives, seed):
     return chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
 
 
-def score(model, tokenizer, answer_constraint_pairs, batch_size):
+def no_examples_messages(answer, constraint_text):
+    """The Judger's chat without its worked examples: the rubric, the case and the question. Small
+    models copy the examples' layout and phrases; this measures the prompt without them."""
+    return [{"role": "user", "content": f"{judger.RUBRIC}\n\n{judger.judge_case(answer, constraint_text)}"
+                                        f"{judger.JUDGE_QUESTION}"}]
+
+
+PROMPTS = {"seif": judger.judge_messages, "no-examples": no_examples_messages}
+
+
+def score(model, tokenizer, answer_constraint_pairs, batch_size, messages=judger.judge_messages):
     """P([[1]]) for each (answer, constraint text), and the seconds it took."""
     start = time.time()
-    chats = [judger.judge_messages(answer, text) for answer, text in answer_constraint_pairs]
+    chats = [messages(answer, text) for answer, text in answer_constraint_pairs]
     return score_judge.llm_score(model, tokenizer, chats, batch_size), time.time() - start
 
 
@@ -103,17 +114,19 @@ def main():
     parser.add_argument("--positives", type=int, default=175, help="followed IFEval pairs beside the 135 not followed")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="default bench/results/calibration_<model>.json")
+    parser.add_argument("--prompt", choices=sorted(PROMPTS), default="seif",
+                        help="the judge's chat: the Judger's own, or the same without its worked examples")
+    parser.add_argument("--out", help="default bench/results/calibration_<model>[_<prompt>].json")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     model, tokenizer = rollout.load(args.model)
     model.eval()
-    results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv)}
+    results = {"model": args.model, "prompt": args.prompt, "machine": accuracy.machine(), "command": " ".join(sys.argv)}
 
     # IFEval: fit on half A's rule verdicts, measure on half B
     half_a, half_b = ifeval_set(args.positives, args.seed)
     probabilities, seconds = score(model, tokenizer, [(p["response"], p["constraint"]) for p in half_a + half_b],
-                                   args.batch_size)
+                                   args.batch_size, PROMPTS[args.prompt])
     p_a, p_b = probabilities[: len(half_a)], probabilities[len(half_a) :]
     cut = calibrated_judge.fit_threshold(p_a, [p["strict"] for p in half_a])
     truth_b = [p["strict"] for p in half_b]
@@ -131,7 +144,7 @@ def main():
     rows = accuracy.read_jsonl(OPEN_ENDED)
     truth = [row["label"] for row in rows]
     p_open, seconds_open = score(model, tokenizer, [(row["answer"], row["constraint"]) for row in rows],
-                                 args.batch_size)
+                                 args.batch_size, PROMPTS[args.prompt])
     order = list(range(len(rows)))
     random.Random(args.seed).shuffle(order)
     tune, held = order[: len(order) // 2], order[len(order) // 2 :]
@@ -153,9 +166,10 @@ def main():
                           "open_ended_p1": [round(p, 5) for p in p_open],
                           "open_ended_pmi": [round(v, 5) for v in pmi_values]}
 
-    out = Path(args.out or REPO / "bench" / "results" / f"calibration_{args.model.split('/')[-1]}.json")
+    suffix = "" if args.prompt == "seif" else f"_{args.prompt}"
+    out = Path(args.out or REPO / "bench" / "results" / f"calibration_{args.model.split('/')[-1]}{suffix}.json")
     out.write_text(json.dumps(results, indent=1) + "\n")
-    lines = [f"model {args.model}; {results['machine']}"]
+    lines = [f"model {args.model}, judge prompt {args.prompt}; {results['machine']}"]
     for name in ("ifeval", "open_ended"):
         section = results[name]
         lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in section.items() if not isinstance(v, dict)))

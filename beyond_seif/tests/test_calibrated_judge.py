@@ -88,3 +88,19 @@ def test_the_measurement_fits_on_one_half_and_measures_on_the_other():
     assert not keys(half_a) & keys(half_b) and len(half_a) + len(half_b) >= 300
     assert sum(1 - p["strict"] for p in half_a + half_b) == 135  # every not-followed pair is in
     assert calibration.ifeval_set(positives=175, seed=0) == (half_a, half_b)  # reproducible
+
+
+def test_the_prompt_without_examples_keeps_the_rubric_case_and_question_only():
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, str(REPO / "bench"))
+    import calibration
+
+    text = calibration.no_examples_messages("my cat sleeps.", "Write in lowercase.")[0]["content"]
+    full = judger.judge_messages("my cat sleeps.", "Write in lowercase.")[0]["content"]
+    assert text.startswith(judger.RUBRIC) and text.endswith(judger.JUDGE_QUESTION)
+    assert judger.judge_case("my cat sleeps.", "Write in lowercase.") in text
+    assert "Example 1" in full and "Example" not in text
+    assert all(example[2] not in text for example in judger.EXAMPLES)  # no worked analysis
+    assert len(text) < len(full)
