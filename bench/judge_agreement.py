@@ -16,6 +16,7 @@ and reports how often each way of deciding agrees with the rule:
                        so no pair is judged with a cut fitted on its own verdict
   PMI > 0              beyond_seif.pmi_judge: no question asked, the constraint is met when it
                        makes the answer likelier given the seed request
+  PMI > calibrated cut the same PMI, cut where the other half's rule verdicts put it (2-fold as above)
 
 Per decision: agreement with the rule (share of pairs, Wilson 95%), balanced accuracy (bootstrap
 95%), the share said 1, and at reward level the share of samples whose reward (the mean verdict
@@ -98,8 +99,8 @@ def round_pairs(run_dir, round_index):
 
 
 def two_fold_verdicts(pairs, probabilities, seed):
-    """P([[1]]) > a cut fitted on the other half of the round's instructions' rule verdicts.
-    Returns (verdicts, the two cuts)."""
+    """signal > a cut fitted on the other half of the round's instructions' rule verdicts (the
+    signal: P([[1]]) or PMI). Returns (verdicts, the two cuts)."""
     instructions = sorted({pair["instruction"] for pair in pairs})
     random.Random(seed).shuffle(instructions)
     half = set(instructions[: len(instructions) // 2])
@@ -178,6 +179,7 @@ def main(argv=None):
                                [(p["answer"], p["constraint"]) for p in pairs], args.batch_size)
     seconds_pmi = time.time() - start
     calibrated, cuts = two_fold_verdicts(pairs, probabilities, args.seed)
+    pmi_calibrated, pmi_cuts = two_fold_verdicts(pairs, pmi_values, args.seed)
     results["roc_auc"] = {"p1": round(accuracy.roc_auc(truth, probabilities), 4),
                           "pmi": round(accuracy.roc_auc(truth, pmi_values), 4)}
     results["decisions"] = [
@@ -187,6 +189,8 @@ def main(argv=None):
                  cuts=cuts, verdicts_per_s=round(len(pairs) / seconds_p1, 3), passes_per_verdict=1),
         decision(pairs, [int(v > 0) for v in pmi_values], "after: PMI > 0 (pmi_judge, no question)",
                  verdicts_per_s=round(len(pairs) / seconds_pmi, 3), passes_per_verdict=2),
+        decision(pairs, pmi_calibrated, "after: PMI > the cut fitted on the other half's rule verdicts",
+                 cuts=pmi_cuts, verdicts_per_s=round(len(pairs) / seconds_pmi, 3), passes_per_verdict=2),
     ]
     if args.generate:
         chosen = random.Random(args.seed + 1).sample(range(len(pairs)), min(args.generate, len(pairs)))
@@ -200,8 +204,8 @@ def main(argv=None):
         results["decisions"].append(decision(subset, [int(probabilities[i] > 0.5) for i in chosen],
                                              "  the same pairs, P([[1]]) > 0.5"))
         results["decisions"].append(decision(subset, [calibrated[i] for i in chosen], "  the same pairs, calibrated cut"))
-    results["records"] = [{"rule": p["rule"], "p1": round(prob, 5), "pmi": round(value, 5), "constraint": p["constraint"]}
-                          for p, prob, value in zip(pairs, probabilities, pmi_values)]
+    results["records"] = [{"rule": p["rule"], "p1": round(prob, 5), "pmi": round(value, 5), "constraint": p["constraint"],
+                           "instruction": p["instruction"]} for p, prob, value in zip(pairs, probabilities, pmi_values)]
 
     out = Path(args.out or REPO / "bench" / "results" / f"judge_agreement_{run_dir.name}_round{args.round}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -105,11 +105,12 @@ def test_a_whole_run_on_a_tiny_model_writes_every_decision(tmp_path, tiny_model_
     results = json.loads(out.read_text())
     assert results["pairs"] == 6 and results["rule_followed"] == 4
     names = [d["decision"] for d in results["decisions"]]
-    assert names[0].startswith("before: LLM, P([[1]]) > 0.5") and names[3].startswith("before: LLM, generated")
+    assert names[0].startswith("before: LLM, P([[1]]) > 0.5") and names[4].startswith("before: LLM, generated")
+    assert names[3].startswith("after: PMI > the cut fitted") and len(results["decisions"][3]["cuts"]) == 2
     p1 = [r["p1"] for r in results["records"]]
     assert results["decisions"][0]["share_said_1"] == pytest.approx(sum(p > 0.5 for p in p1) / 6, abs=1e-4)
     assert all(0 <= d["agreement"] <= 1 for d in results["decisions"])
-    assert out.with_suffix(".txt").read_text().count("agreement") >= 6
+    assert out.with_suffix(".txt").read_text().count("agreement") >= 7
 
 
 def test_a_folder_that_is_not_a_run_gets_one_line(tmp_path):
