@@ -14,7 +14,7 @@ that states one IFEval rule is checked by that rule instead of the LLM (beyond_s
 (beyond_seif/score_judge.py); `calibrated_judge`, that P([[1]]) cut where the batch's rule
 verdicts put the threshold (beyond_seif/calibrated_judge.py); and `pmi_judge`, no question at
 all: the constraint is met when it makes the answer likelier given the request
-(beyond_seif/pmi_judge.py).
+(beyond_seif/pmi_judge.py). With both of the last two on, PMI is cut where the rule verdicts put it.
 
 Reads: (answer, constraint) pairs in memory. Writes: nothing; `judge` returns the verdicts.
 
@@ -127,26 +127,24 @@ def judge(model, tokenizer, pairs, cfg=None, departures=None, requests=None):
     pairs = [(strip_think(answer), constraint) for answer, constraint in pairs]
     verdicts = [0.0] * len(pairs)
     answered = [index for index, (answer, _) in enumerate(pairs) if answer.strip()]
+    checked = {}
     if departures.rules:
         from beyond_seif import rules
         checked = rules.rule_verdicts([(index, *pairs[index]) for index in answered])
         for index, verdict in checked.items():
             verdicts[index] = verdict
         answered = [index for index in answered if index not in checked]
-        if departures.calibrated_judge:  # the LLM's threshold fitted on this batch's rule verdicts
-            from beyond_seif import calibrated_judge
-            results, _ = calibrated_judge.verdicts(
-                model, tokenizer, [(pairs[i][0].strip(), pairs[i][1]["text"], v) for i, v in checked.items()],
-                [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered], judge_messages, cfg.batch_size)
-            for index, verdict in zip(answered, results):
-                verdicts[index] = verdict
-            answered = []
     if answered:
-        texts = [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in answered]
+        labelled = list(checked) if departures.calibrated_judge else []  # they go first and set the cut
+        texts = [(pairs[i][0].strip(), pairs[i][1]["text"]) for i in labelled + answered]
+        rule_verdicts = [checked[i] for i in labelled]
         if departures.pmi_judge:  # PMI of the constraint with the answer, given the request
             from beyond_seif import pmi_judge
-            results = pmi_judge.verdicts(model, tokenizer, [requests[i] if requests else None for i in answered],
-                                         texts, cfg.batch_size)
+            results = pmi_judge.verdicts(model, tokenizer, [requests[i] if requests else None for i in labelled + answered],
+                                         texts, cfg.batch_size, rule_verdicts)
+        elif departures.calibrated_judge:  # the LLM's P([[1]]), cut where the rule verdicts put it
+            from beyond_seif import calibrated_judge
+            results = calibrated_judge.verdicts(model, tokenizer, texts, rule_verdicts, judge_messages, cfg.batch_size)
         else:
             results = llm_verdicts(model, tokenizer, texts, cfg, departures)
         for index, verdict in zip(answered, results):

@@ -61,7 +61,7 @@ class BeyondSEIF:
     demo_prompt: bool = False  # the Instructor's verifiable mode: a short prompt after two worked examples
     lenient_instructor: bool = False  # an Instructor reply's first {...} is read, with or without the format
     lenient_follower: bool = False  # a Follower reply without <think>/<answer> is judged as a whole
-    calibrated_judge: bool = False  # needs rules: P([[1]]) thresholded where the batch's rule verdicts say
+    calibrated_judge: bool = False  # needs rules: P([[1]]) (or PMI) cut where the batch's rule verdicts say
     pmi_judge: bool = False  # a constraint no rule checks is met when it makes the answer likelier (PMI > 0)
     answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers
     answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
@@ -184,9 +184,6 @@ def check(settings):
     if departures and departures.calibrated_judge and not departures.rules:
         raise UserError("beyond_seif.calibrated_judge needs beyond_seif.rules=true: its threshold is fitted "
                         "on the rule verdicts")
-    if departures and departures.calibrated_judge and departures.pmi_judge:
-        raise UserError("beyond_seif.calibrated_judge and beyond_seif.pmi_judge both decide the constraints no "
-                        "rule checks: turn one of them off")
     for section in (s for s in GRPO_SECTIONS if hasattr(settings, s)):
         cfg = getattr(settings, section)
         if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates

@@ -15,6 +15,11 @@ has pairs that a rule checks exactly; this departure
 A batch with fewer than MIN_PER_CLASS rule verdicts of either kind keeps the plain 0.5. The price
 is one forward pass per rule-checked pair more; bench/calibration.py measures whether the
 threshold transfers to the constraints no rule checks.
+
+With `pmi_judge` on as well, the signal is PMI instead of P([[1]]) (pmi_judge.py): the same fit,
+on the rule-checked pairs' PMI, replaces PMI's natural zero. On a Qwen loop round PMI cut this
+way agrees with the rules on 80% of pairs (balanced), against 61% at zero and 50% for P([[1]])
+at any cut (bench/RESULTS.md, "Does the judge agree with the rules in the loop?").
 """
 
 from beyond_seif import score_judge
@@ -22,32 +27,36 @@ from beyond_seif import score_judge
 MIN_PER_CLASS = 3  # rule verdicts of each kind (0 and 1) needed to fit a threshold
 
 
-def fit_threshold(probabilities, labels, fallback=0.5):
-    """The cut t on P([[1]]) (verdict 1 where P > t) with the best balanced accuracy on the
-    (probability, 0/1 label) pairs; among equally good cuts, the middle one. `fallback` when
-    either label has fewer than MIN_PER_CLASS pairs."""
+def fit_threshold(values, labels, fallback=0.5):
+    """The cut t on a judge's signal (verdict 1 where value > t) with the best balanced accuracy on
+    the (value, 0/1 label) pairs; among equally good cuts, the middle one. `fallback` when either
+    label has fewer than MIN_PER_CLASS pairs."""
     positives, negatives = sum(labels), len(labels) - sum(labels)
     if min(positives, negatives) < MIN_PER_CLASS:
         return fallback
-    values = sorted(set(probabilities))
+    sorted_values = sorted(set(values))
     # a cut below every value, one between each two neighbours, one at the top
-    cuts = [values[0] - 1e-9] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1]]
+    cuts = [sorted_values[0] - 1e-9] + [(a + b) / 2 for a, b in zip(sorted_values, sorted_values[1:])] + [sorted_values[-1]]
     scores = []
     for cut in cuts:
-        true_positive = sum(p > cut and y == 1 for p, y in zip(probabilities, labels))
-        true_negative = sum(p <= cut and y == 0 for p, y in zip(probabilities, labels))
+        true_positive = sum(v > cut and y == 1 for v, y in zip(values, labels))
+        true_negative = sum(v <= cut and y == 0 for v, y in zip(values, labels))
         scores.append((true_positive / positives + true_negative / negatives) / 2)
     best = [cut for cut, score in zip(cuts, scores) if score == max(scores)]
     return best[len(best) // 2]
 
 
-def verdicts(model, tokenizer, labelled, unlabelled, messages, batch_size):
-    """(0/1 verdicts for `unlabelled`, the threshold used). labelled: (answer, constraint text,
-    rule verdict) triples; unlabelled: (answer, constraint text) pairs; messages(answer, text)
-    builds the judge chat."""
-    if not unlabelled:
-        return [], None
-    chats = [messages(answer, text) for answer, text, _ in labelled] + [messages(a, t) for a, t in unlabelled]
-    probabilities = score_judge.llm_score(model, tokenizer, chats, batch_size)
-    threshold = fit_threshold(probabilities[: len(labelled)], [int(label > 0.5) for _, _, label in labelled])
-    return [1.0 if p > threshold else 0.0 for p in probabilities[len(labelled):]], threshold
+def decide(values, rule_verdicts, fallback):
+    """(0/1 verdicts, the cut). values: the signal of the rule-checked pairs first (one per rule
+    verdict), then of the pairs no rule checks; only those get a verdict, value > the cut fitted
+    on the rule-checked ones (`fallback` when too few of a kind)."""
+    n = len(rule_verdicts)
+    cut = fit_threshold(values[:n], [int(v > 0.5) for v in rule_verdicts], fallback)
+    return [1.0 if value > cut else 0.0 for value in values[n:]], cut
+
+
+def verdicts(model, tokenizer, answer_constraint_texts, rule_verdicts, messages, batch_size):
+    """0/1 verdicts for the pairs past the first len(rule_verdicts) (those are rule-checked and
+    only set the cut): P([[1]]) > the fitted cut. messages(answer, text) builds the judge chat."""
+    chats = [messages(answer, text) for answer, text in answer_constraint_texts]
+    return decide(score_judge.llm_score(model, tokenizer, chats, batch_size), rule_verdicts, 0.5)[0]

@@ -12,14 +12,16 @@ without the constraint, per answer token:
 both with the request as a plain user turn, and the verdict is 1 when PMI > 0: the constraint
 made this answer likelier. An answer written to meet "in a warm, apologetic tone" is likelier
 once the helper has read that constraint; the same answer in a curt tone is not. The cut at 0
-is the natural zero of PMI, so nothing is fitted and no label is needed.
+is the natural zero of PMI, so nothing is fitted and no label is needed. With `calibrated_judge`
+on too, the cut is instead fitted on the PMI of the batch's rule-checked pairs, against their rule
+verdicts (calibrated_judge.py); those pairs then cost the 2 passes too.
 
 The cost: 2 forward passes over each answer, with each distinct prompt of a batch run once and
 the pass without the constraint shared by all of an answer's constraints
 (answer_gate.answer_logprob_sums). Rule-checked constraints never get here (with `rules` on).
 """
 
-from beyond_seif import answer_gate
+from beyond_seif import answer_gate, calibrated_judge
 
 
 def pmi(model, tokenizer, requests, answer_constraint_texts, batch_size=16):
@@ -33,10 +35,12 @@ def pmi(model, tokenizer, requests, answer_constraint_texts, batch_size=16):
             for i, (request, (answer, _)) in enumerate(zip(requests, answer_constraint_texts))]
 
 
-def verdicts(model, tokenizer, requests, answer_constraint_texts, batch_size=16):
-    """1.0 where the constraint raises its answer's likelihood (PMI > 0), else 0.0."""
+def verdicts(model, tokenizer, requests, answer_constraint_texts, batch_size=16, rule_verdicts=()):
+    """1.0 where the constraint raises its answer's likelihood (PMI > 0), else 0.0. With
+    `rule_verdicts` (the calibrated_judge departure on too), the first len(rule_verdicts) pairs
+    are rule-checked: the cut is fitted on their PMI instead of 0, and only the rest get a verdict."""
     if any(request is None for request in requests):
         raise ValueError("beyond_seif.pmi_judge needs the request (the instruction row's 'seed') of every "
                          "answer it judges")
-    return [1.0 if value > 0 else 0.0 for value in pmi(model, tokenizer, requests, answer_constraint_texts,
-                                                         batch_size)]
+    values = pmi(model, tokenizer, requests, answer_constraint_texts, batch_size)
+    return calibrated_judge.decide(values, list(rule_verdicts), 0.0)[0]
