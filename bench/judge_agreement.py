@@ -17,6 +17,10 @@ and reports how often each way of deciding agrees with the rule:
   PMI > 0              beyond_seif.pmi_judge: no question asked, the constraint is met when it
                        makes the answer likelier given the seed request
   PMI > calibrated cut the same PMI, cut where the other half's rule verdicts put it (2-fold as above)
+  PMI > per-step cut   pmi_judge with calibrated_judge as the loop runs them: the cut fitted on the
+                       rule verdicts of the same Follower step (one judged batch), leaving out the
+                       pair's own instruction; PMI's zero where too few are left. With --limit the
+                       batches are thinner than the loop's.
 
 Per decision: agreement with the rule (share of pairs, Wilson 95%), balanced accuracy (bootstrap
 95%), the share said 1, and at reward level the share of samples whose reward (the mean verdict
@@ -93,7 +97,7 @@ def round_pairs(run_dir, round_index):
             if key not in pairs:
                 pairs[key] = {"answer": answer, "constraint": constraint["text"], "seed": row.get("seed") or row["instruction"],
                               "instruction": row["instruction"], "rule": int(rules.rule_verdict(constraint, answer)),
-                              "samples": []}
+                              "samples": [], "step": sample.get("step")}
             pairs[key]["samples"].append(index)
     return list(pairs.values()), settings
 
@@ -112,6 +116,20 @@ def two_fold_verdicts(pairs, probabilities, seed):
         for i in measured:
             verdicts[i] = int(probabilities[i] > cut)
     return verdicts, cuts
+
+
+def per_step_verdicts(pairs, values):
+    """signal > a cut fitted as the departures fit it, on one Follower step's rule verdicts (the
+    batch the loop judges at once), leaving out the pair's own instruction. Where too few are
+    left of either verdict the cut is PMI's zero. Returns (verdicts, how many pairs had a fitted cut)."""
+    verdicts, fitted = [], 0
+    for pair, value in zip(pairs, values):
+        others = [j for j, other in enumerate(pairs)
+                  if other["step"] == pair["step"] and other["instruction"] != pair["instruction"]]
+        labels = [pairs[j]["rule"] for j in others]
+        fitted += min(sum(labels), len(labels) - sum(labels)) >= calibrated_judge.MIN_PER_CLASS
+        verdicts.append(int(value > calibrated_judge.fit_threshold([values[j] for j in others], labels, 0.0)))
+    return verdicts, fitted
 
 
 def reward_agreement(pairs, verdicts):
@@ -180,6 +198,7 @@ def main(argv=None):
     seconds_pmi = time.time() - start
     calibrated, cuts = two_fold_verdicts(pairs, probabilities, args.seed)
     pmi_calibrated, pmi_cuts = two_fold_verdicts(pairs, pmi_values, args.seed)
+    pmi_per_step, pmi_fitted = per_step_verdicts(pairs, pmi_values)
     results["roc_auc"] = {"p1": round(accuracy.roc_auc(truth, probabilities), 4),
                           "pmi": round(accuracy.roc_auc(truth, pmi_values), 4)}
     results["decisions"] = [
@@ -191,6 +210,9 @@ def main(argv=None):
                  verdicts_per_s=round(len(pairs) / seconds_pmi, 3), passes_per_verdict=2),
         decision(pairs, pmi_calibrated, "after: PMI > the cut fitted on the other half's rule verdicts",
                  cuts=pmi_cuts, verdicts_per_s=round(len(pairs) / seconds_pmi, 3), passes_per_verdict=2),
+        decision(pairs, pmi_per_step, "after: PMI > the cut fitted on the same step's other instructions "
+                 "(pmi_judge + calibrated_judge)", pairs_with_a_fitted_cut=pmi_fitted,
+                 verdicts_per_s=round(len(pairs) / seconds_pmi, 3), passes_per_verdict=2),
     ]
     if args.generate:
         chosen = random.Random(args.seed + 1).sample(range(len(pairs)), min(args.generate, len(pairs)))
@@ -205,7 +227,8 @@ def main(argv=None):
                                              "  the same pairs, P([[1]]) > 0.5"))
         results["decisions"].append(decision(subset, [calibrated[i] for i in chosen], "  the same pairs, calibrated cut"))
     results["records"] = [{"rule": p["rule"], "p1": round(prob, 5), "pmi": round(value, 5), "constraint": p["constraint"],
-                           "instruction": p["instruction"]} for p, prob, value in zip(pairs, probabilities, pmi_values)]
+                           "instruction": p["instruction"], "step": p["step"]}
+                          for p, prob, value in zip(pairs, probabilities, pmi_values)]
 
     out = Path(args.out or REPO / "bench" / "results" / f"judge_agreement_{run_dir.name}_round{args.round}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +238,8 @@ def main(argv=None):
              f"{results['samples']} samples of {results['instructions']} instructions; ROC AUC of P([[1]]) "
              f"{results['roc_auc']['p1']}, of PMI {results['roc_auc']['pmi']}"]
     for d in results["decisions"]:
-        extra = ", ".join(f"{k} {d[k]}" for k in ("cuts", "verdicts_per_s", "passes_per_verdict") if k in d)
+        extra = ", ".join(f"{k} {d[k]}" for k in ("cuts", "pairs_with_a_fitted_cut", "verdicts_per_s",
+                                                   "passes_per_verdict") if k in d)
         lines.append(f"{d['decision']}: agreement {d['agreement']} {d['agreement_95']}, balanced accuracy "
                      f"{d.get('balanced_accuracy')} {d.get('balanced_accuracy_95')}, said 1 on {d['share_said_1']}, "
                      f"reward agreement {d['reward_agreement']} (n {d['n']}){'; ' + extra if extra else ''}")

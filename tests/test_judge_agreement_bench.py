@@ -105,12 +105,13 @@ def test_a_whole_run_on_a_tiny_model_writes_every_decision(tmp_path, tiny_model_
     results = json.loads(out.read_text())
     assert results["pairs"] == 6 and results["rule_followed"] == 4
     names = [d["decision"] for d in results["decisions"]]
-    assert names[0].startswith("before: LLM, P([[1]]) > 0.5") and names[4].startswith("before: LLM, generated")
+    assert names[0].startswith("before: LLM, P([[1]]) > 0.5") and names[5].startswith("before: LLM, generated")
     assert names[3].startswith("after: PMI > the cut fitted") and len(results["decisions"][3]["cuts"]) == 2
+    assert "same step" in names[4] and results["decisions"][4]["pairs_with_a_fitted_cut"] == 0  # 6 pairs: too few
     p1 = [r["p1"] for r in results["records"]]
     assert results["decisions"][0]["share_said_1"] == pytest.approx(sum(p > 0.5 for p in p1) / 6, abs=1e-4)
     assert all(0 <= d["agreement"] <= 1 for d in results["decisions"])
-    assert out.with_suffix(".txt").read_text().count("agreement") >= 7
+    assert out.with_suffix(".txt").read_text().count("agreement") >= 8
 
 
 def test_a_folder_that_is_not_a_run_gets_one_line(tmp_path):
@@ -118,3 +119,21 @@ def test_a_folder_that_is_not_a_run_gets_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "settings.json: not found" in result.stderr
+
+
+def test_the_per_step_cut_comes_from_the_same_step_and_other_instructions_only():
+    # two steps of three instructions, two pairs each: followed pairs have PMI 0.4, the others 0.2
+    pairs = [{"instruction": f"s{step}i{n}", "step": step, "rule": rule, "samples": [step * 6 + n * 2 + rule]}
+             for step in (0, 1) for n in range(3) for rule in (1, 0)]
+    values = [0.4 if pair["rule"] else 0.2 for pair in pairs]
+    verdicts, fitted = judge_agreement.per_step_verdicts(pairs, values)
+    assert fitted == 0 and verdicts == [1] * 12  # 2 of each kind left per pair: too few, so PMI > 0
+    pairs = pairs * 2  # now 4 of each kind remain beside each pair's own instruction
+    values = values * 2
+    verdicts, fitted = judge_agreement.per_step_verdicts(pairs, values)
+    assert fitted == 24 and verdicts == [pair["rule"] for pair in pairs]  # cut between 0.2 and 0.4
+    # another step's verdicts, or the pair's own instruction's, never move its cut
+    flipped = [dict(pair, rule=1 - pair["rule"]) if pair["step"] == 1 or pair["instruction"] == "s0i0" else pair
+               for pair in pairs]
+    again, _ = judge_agreement.per_step_verdicts(flipped, values)
+    assert [v for v, p in zip(again, pairs) if p["instruction"] == "s0i0"] == [1, 0, 1, 0]
