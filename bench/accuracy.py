@@ -137,7 +137,7 @@ def ifeval_pairs():
             if row["key"] in RANDOM_LETTER_KEYS and instruction_id == "keywords:letter_frequency":
                 continue
             pairs.append({
-                "key": row["key"], "instruction_id": instruction_id,
+                "key": row["key"], "instruction_id": instruction_id, "kwargs": kwargs, "prompt": row["prompt"],
                 "constraint": ifeval_checks.describe(instruction_id, kwargs),
                 "response": strict_row["response"],
                 "strict": int(strict_row["follow_instruction_list"][index]),

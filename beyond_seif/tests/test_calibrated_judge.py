@@ -104,3 +104,33 @@ def test_the_prompt_without_examples_keeps_the_rubric_case_and_question_only():
     assert "Example 1" in full and "Example" not in text
     assert all(example[2] not in text for example in judger.EXAMPLES)  # no worked analysis
     assert len(text) < len(full)
+
+
+def test_ifeval_pmi_is_fitted_on_half_as_rule_verdicts_and_measured_on_half_b(monkeypatch):
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, str(REPO / "bench"))
+    import calibration
+
+    end = {"instruction_id": "startend:end_checker", "kwargs": {"end_phrase": "Bye."}, "constraint": 'End with "Bye."'}
+
+    def pair(followed, strict, n):
+        response = f"Here is answer number {n}, and that is all. " + ("Bye." if followed else "Ciao.")
+        return {**end, "prompt": f"Request {n}. End with 'Bye.'", "response": response, "strict": strict}
+
+    # half A's official verdicts are all wrong on purpose: the fit must read the rules, not them
+    half_a = [pair(1, 0, n) for n in range(4)] + [pair(0, 1, n) for n in range(4, 8)]
+    half_b = [pair(1, 1, n) for n in range(8, 12)] + [pair(0, 0, n) for n in range(12, 16)]
+
+    def pmi(model, tokenizer, rows, batch_size):  # generic request: PMI 0.5 if followed, 0.3 if not
+        values = [(0.5 if row["answer"].endswith("Bye.") else 0.3) if row["request"] == calibration.GENERIC_REQUEST
+                  else 0.1 for row in rows]
+        return values, 1.0
+    monkeypatch.setattr(calibration, "pmi", pmi)
+    section = calibration.ifeval_pmi(None, None, half_a, half_b, batch_size=4)
+    assert section["rules_agree_with_official_half_a"] == 0.0
+    generic = section["generic"]
+    assert 0.3 <= generic["calibrated"]["cut"] < 0.5 and generic["calibrated"]["balanced_accuracy"] == 1.0
+    assert generic["zero_cut"]["balanced_accuracy"] == 0.5  # every PMI is above 0
+    assert section["ifeval prompt"]["roc_auc_half_a_rules"] == 0.5 and section["chosen_on_half_a"] == "generic"
