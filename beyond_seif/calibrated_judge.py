@@ -30,7 +30,8 @@ MIN_PER_CLASS = 3  # rule verdicts of each kind (0 and 1) needed to fit a thresh
 def fit_threshold(values, labels, fallback=0.5):
     """The cut t on a judge's signal (verdict 1 where value > t) with the best balanced accuracy on
     the (value, 0/1 label) pairs; among equally good cuts, the middle one. `fallback` when either
-    label has fewer than MIN_PER_CLASS pairs."""
+    label has fewer than MIN_PER_CLASS pairs, or when no cut beats chance on them (the signal
+    does not separate this batch's rule verdicts, so it says nothing about where to cut)."""
     positives, negatives = sum(labels), len(labels) - sum(labels)
     if min(positives, negatives) < MIN_PER_CLASS:
         return fallback
@@ -42,6 +43,8 @@ def fit_threshold(values, labels, fallback=0.5):
         true_positive = sum(v > cut and y == 1 for v, y in zip(values, labels))
         true_negative = sum(v <= cut and y == 0 for v, y in zip(values, labels))
         scores.append((true_positive / positives + true_negative / negatives) / 2)
+    if max(scores) <= 0.5:
+        return fallback
     best = [cut for cut, score in zip(cuts, scores) if score == max(scores)]
     return best[len(best) // 2]
 

@@ -112,8 +112,8 @@ def test_every_departure_is_off_by_default_and_the_seif_preset_turns_on_none():
                                                       name=None, set=[]))
     assert seif.beyond_seif == BeyondSEIF()
     assert departures_on("seif") == []
-    assert departures_on("qwen0.5b") == ["answer_gate", "echo_guard", "filter_checks", "markup_guard", "pmi_judge",
-                                        "rules"]
+    assert departures_on("qwen0.5b") == ["answer_gate", "calibrated_judge", "echo_guard", "filter_checks",
+                                        "markup_guard", "pmi_judge", "rules"]
 
 
 def test_with_every_departure_off_no_role_imports_the_beyond_seif_folder():

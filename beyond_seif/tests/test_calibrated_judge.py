@@ -29,6 +29,13 @@ def test_too_few_labels_of_a_kind_keep_the_plain_cut():
     assert calibrated_judge.fit_threshold([0.9, 0.8, 0.7, 0.6], [1, 1, 1, 0]) == 0.5
 
 
+def test_a_signal_that_does_not_separate_the_rule_verdicts_keeps_the_plain_cut():
+    # higher where the rule says NOT followed: the best cuts (all 1 or all 0) are chance, and the
+    # top one would turn every verdict of the batch into 0
+    assert calibrated_judge.fit_threshold([0.1, 0.2, 0.3, 0.6, 0.7, 0.8], [1, 1, 1, 0, 0, 0], 0.0) == 0.0
+    assert calibrated_judge.fit_threshold([0.6, 0.7, 0.8, 0.1, 0.2, 0.3], [1, 1, 1, 0, 0, 0], 0.0) == pytest.approx(0.45)
+
+
 @pytest.fixture
 def scored(monkeypatch):
     """llm_score that returns each answer's made-up P([[1]]) (the answer is a number), and records
