@@ -100,10 +100,11 @@ def rule_verdicts(pairs):
     return [int(ifeval_checks.check(p["instruction_id"], p["kwargs"], p["response"], p["prompt"])) for p in pairs]
 
 
-def ifeval_pmi(model, tokenizer, half_a, half_b, batch_size):
+def ifeval_pmi(model, tokenizer, half_a, half_b, labels_a, batch_size):
     """PMI on the IFEval pairs under each request of PMI_REQUESTS: its cut fitted on half A's rule
-    verdicts, measured on half B against the official verdicts; and the request chosen on half A."""
-    labels_a, truth_b = rule_verdicts(half_a), [p["strict"] for p in half_b]
+    verdicts `labels_a`, measured on half B against the official verdicts; and the request chosen
+    on half A."""
+    truth_b = [p["strict"] for p in half_b]
     section = {"rules_agree_with_official_half_a": round(
         sum(r == p["strict"] for r, p in zip(labels_a, half_a)) / len(half_a), 4)}
     for name, request in PMI_REQUESTS.items():
@@ -148,15 +149,15 @@ def measured(truth, signal, cut, name):
             "share_said_1": round(metrics["share_predicted_1"], 4)}
 
 
-def p1_sections(model, tokenizer, half_a, half_b, args):
+def p1_sections(model, tokenizer, half_a, half_b, labels, args):
     """The LLM's P([[1]]) on IFEval (cut fitted on half A, measured on half B) and on the open-ended
-    set (SEIF's cut, the IFEval cut transferred, a ceiling fitted on its own labels), and PMI there."""
+    set (SEIF's cut, the IFEval cut transferred, a ceiling fitted on its own labels), and PMI there.
+    labels: the rule verdicts of half A then half B (free labels; the official verdicts only measure)."""
     results = {}
     # IFEval: fit on half A's rule verdicts, measure on half B
     probabilities, seconds = score(model, tokenizer, [(p["response"], p["constraint"]) for p in half_a + half_b],
                                    args.batch_size, PROMPTS[args.prompt])
     p_a, p_b = probabilities[: len(half_a)], probabilities[len(half_a) :]
-    labels = rule_verdicts(half_a + half_b)  # free labels; the official verdicts only measure
     cut = calibrated_judge.fit_threshold(p_a, labels[: len(half_a)])
     truth_b = [p["strict"] for p in half_b]
     results["ifeval"] = {
@@ -215,9 +216,10 @@ def main():
     results = {"model": args.model, "prompt": args.prompt, "machine": accuracy.machine(), "command": " ".join(sys.argv)}
 
     half_a, half_b = ifeval_set(args.positives, args.seed)
+    labels = rule_verdicts(half_a + half_b)
     if args.parts == "all":
-        results.update(p1_sections(model, tokenizer, half_a, half_b, args))
-    results["ifeval_pmi"] = ifeval_pmi(model, tokenizer, half_a, half_b, args.batch_size)
+        results.update(p1_sections(model, tokenizer, half_a, half_b, labels, args))
+    results["ifeval_pmi"] = ifeval_pmi(model, tokenizer, half_a, half_b, labels[: len(half_a)], args.batch_size)
 
     suffix = ("" if args.prompt == "seif" else f"_{args.prompt}") + ("" if args.parts == "all" else f"_{args.parts}")
     out = Path(args.out or REPO / "bench" / "results" / f"calibration_{args.model.split('/')[-1]}{suffix}.json")

@@ -120,15 +120,15 @@ def two_fold_verdicts(pairs, probabilities, seed):
 
 def per_step_verdicts(pairs, values):
     """signal > a cut fitted as the departures fit it, on one Follower step's rule verdicts (the
-    batch the loop judges at once), leaving out the pair's own instruction. Where too few are
-    left of either verdict the cut is PMI's zero. Returns (verdicts, how many pairs had a fitted cut)."""
+    batch the loop judges at once), leaving out the pair's own instruction. Where no cut can be
+    fitted (too few of a verdict left, or none beats chance) it is PMI's zero. Returns (verdicts, how many pairs had a fitted cut)."""
     verdicts, fitted = [], 0
     for pair, value in zip(pairs, values):
         others = [j for j, other in enumerate(pairs)
                   if other["step"] == pair["step"] and other["instruction"] != pair["instruction"]]
-        labels = [pairs[j]["rule"] for j in others]
-        fitted += min(sum(labels), len(labels) - sum(labels)) >= calibrated_judge.MIN_PER_CLASS
-        verdicts.append(int(value > calibrated_judge.fit_threshold([values[j] for j in others], labels, 0.0)))
+        cut = calibrated_judge.fitted_cut([values[j] for j in others], [pairs[j]["rule"] for j in others])
+        fitted += cut is not None
+        verdicts.append(int(value > (0.0 if cut is None else cut)))
     return verdicts, fitted
 
 

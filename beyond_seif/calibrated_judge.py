@@ -27,14 +27,14 @@ from beyond_seif import score_judge
 MIN_PER_CLASS = 3  # rule verdicts of each kind (0 and 1) needed to fit a threshold
 
 
-def fit_threshold(values, labels, fallback=0.5):
+def fitted_cut(values, labels):
     """The cut t on a judge's signal (verdict 1 where value > t) with the best balanced accuracy on
-    the (value, 0/1 label) pairs; among equally good cuts, the middle one. `fallback` when either
-    label has fewer than MIN_PER_CLASS pairs, or when no cut beats chance on them (the signal
-    does not separate this batch's rule verdicts, so it says nothing about where to cut)."""
+    the (value, 0/1 label) pairs; among equally good cuts, the middle one. None when either label
+    has fewer than MIN_PER_CLASS pairs, or when no cut beats chance on them (the signal does not
+    separate this batch's rule verdicts, so it says nothing about where to cut)."""
     positives, negatives = sum(labels), len(labels) - sum(labels)
     if min(positives, negatives) < MIN_PER_CLASS:
-        return fallback
+        return None
     sorted_values = sorted(set(values))
     # a cut below every value, one between each two neighbours, one at the top
     cuts = [sorted_values[0] - 1e-9] + [(a + b) / 2 for a, b in zip(sorted_values, sorted_values[1:])] + [sorted_values[-1]]
@@ -44,22 +44,28 @@ def fit_threshold(values, labels, fallback=0.5):
         true_negative = sum(v <= cut and y == 0 for v, y in zip(values, labels))
         scores.append((true_positive / positives + true_negative / negatives) / 2)
     if max(scores) <= 0.5:
-        return fallback
+        return None
     best = [cut for cut, score in zip(cuts, scores) if score == max(scores)]
     return best[len(best) // 2]
 
 
+def fit_threshold(values, labels, fallback=0.5):
+    """fitted_cut, or `fallback` where there is none."""
+    cut = fitted_cut(values, labels)
+    return fallback if cut is None else cut
+
+
 def decide(values, rule_verdicts, fallback):
-    """(0/1 verdicts, the cut). values: the signal of the rule-checked pairs first (one per rule
-    verdict), then of the pairs no rule checks; only those get a verdict, value > the cut fitted
-    on the rule-checked ones (`fallback` when too few of a kind)."""
+    """0/1 verdicts. values: the signal of the rule-checked pairs first (one per rule verdict), then
+    of the pairs no rule checks; only those get a verdict, value > the cut fitted on the
+    rule-checked ones (`fallback` where none can be fitted)."""
     n = len(rule_verdicts)
     cut = fit_threshold(values[:n], [int(v > 0.5) for v in rule_verdicts], fallback)
-    return [1.0 if value > cut else 0.0 for value in values[n:]], cut
+    return [1.0 if value > cut else 0.0 for value in values[n:]]
 
 
 def verdicts(model, tokenizer, answer_constraint_texts, rule_verdicts, messages, batch_size):
     """0/1 verdicts for the pairs past the first len(rule_verdicts) (those are rule-checked and
     only set the cut): P([[1]]) > the fitted cut. messages(answer, text) builds the judge chat."""
     chats = [messages(answer, text) for answer, text in answer_constraint_texts]
-    return decide(score_judge.llm_score(model, tokenizer, chats, batch_size), rule_verdicts, 0.5)[0]
+    return decide(score_judge.llm_score(model, tokenizer, chats, batch_size), rule_verdicts, 0.5)

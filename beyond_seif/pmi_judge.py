@@ -43,4 +43,4 @@ def verdicts(model, tokenizer, requests, answer_constraint_texts, batch_size=16,
         raise ValueError("beyond_seif.pmi_judge needs the request (the instruction row's 'seed') of every "
                          "answer it judges")
     values = pmi(model, tokenizer, requests, answer_constraint_texts, batch_size)
-    return calibrated_judge.decide(values, list(rule_verdicts), 0.0)[0]
+    return calibrated_judge.decide(values, rule_verdicts, 0.0)

@@ -135,7 +135,7 @@ def test_ifeval_pmi_is_fitted_on_half_as_rule_verdicts_and_measured_on_half_b(mo
                   else 0.1 for row in rows]
         return values, 1.0
     monkeypatch.setattr(calibration, "pmi", pmi)
-    section = calibration.ifeval_pmi(None, None, half_a, half_b, batch_size=4)
+    section = calibration.ifeval_pmi(None, None, half_a, half_b, calibration.rule_verdicts(half_a), batch_size=4)
     assert section["rules_agree_with_official_half_a"] == 0.0
     generic = section["generic"]
     assert 0.3 <= generic["calibrated"]["cut"] < 0.5 and generic["calibrated"]["balanced_accuracy"] == 1.0
