@@ -106,6 +106,12 @@ def _stems(text):
     return {_stem(word) for word in WORD.findall(text.lower())}
 
 
+def request_text(row):
+    """`row`'s request: its seed, or without one the instruction's lines that are not constraints."""
+    texts = {constraint["text"].strip() for constraint in row.get("constraints") or []}
+    return row.get("seed") or "\n".join(line for line in row["instruction"].split("\n") if line.strip() not in texts)
+
+
 def form_words(row):
     """The FORM_WORDS that `row`'s constraints use and its request does not: "lowercase" and
     "letters" in "Write in lowercase letters." Quoted words and a rule's own arguments ("Include
@@ -113,26 +119,36 @@ def form_words(row):
     request itself uses ("Write a letter to...")."""
     constraints = row.get("constraints") or []
     texts = {constraint["text"].strip() for constraint in constraints}
-    request = row.get("seed") or "\n".join(line for line in row["instruction"].split("\n") if line.strip() not in texts)
+    request = request_text(row)
     arguments = " ".join(str(value) for constraint in constraints for value in (constraint.get("kwargs") or {}).values())
     used = set().union(*(_stems(re.sub(_QUOTED, " ", text)) for text in texts)) if texts else set()
     return (used & FORM_WORDS) - _stems(request) - _stems(arguments)
 
 
+def _repeats(sentence, words):
+    """`sentence` says its request again in other words ("Here is a short story about a lost cat
+    finding its way home."): at least 4 words, >= 80% of them the request's."""
+    found = WORD.findall(sentence.lower())
+    return len(found) >= 4 and sum(word in words for word in found) / len(found) >= 0.8
+
+
 def restates_request(answer, row):
     """A rule: `answer` talks about its request instead of answering it, as in "Here is a
     description of a lighthouse in lowercase letters with no commas, just as you asked." Its
-    sentences that refer to the request ("as you asked", "you requested") or name a form word of
-    its constraints (`form_words`) are set aside, with copies of the instruction's lines; what is
+    sentences that refer to the request ("as you asked", "you requested"), name a form word of
+    its constraints (`form_words`) or say the request again in other words ("Here is a short
+    story about a lost cat finding its way home.", `_repeats`) are set aside, with copies of the
+    instruction's lines; what is
     left must say something: at least MIN_ANSWER_WORDS words, and MIN_WORDS_LEFT when the answer
     names two form words or refers to the request. A genuine answer after a preamble ("Here is
     the poem in lowercase letters, as you asked:") keeps its credit. It holds when the judge says
     yes to everything. The price: a short answer (under 20 words) that also describes its own
     form twice earns 0."""
-    form = form_words(row)
+    form, request = form_words(row), set(WORD.findall(request_text(row).lower()))
     answer = strip_echoes(answer, row["instruction"].split("\n"))
     kept = [sentence for sentence in SENTENCE_BREAK.split(answer)
-            if not (REFERS_TO_REQUEST.search(sentence) or _stems(sentence) & form)]
+            if not (REFERS_TO_REQUEST.search(sentence) or _stems(sentence) & form
+                    or _repeats(sentence, request))]
     left = WORD.findall(POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", " ".join(kept))))
     talks_about_it = len(_stems(answer) & form) >= 2 or REFERS_TO_REQUEST.search(answer)
     return len(left) < (MIN_WORDS_LEFT if talks_about_it else MIN_ANSWER_WORDS)

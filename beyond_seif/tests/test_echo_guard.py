@@ -213,6 +213,36 @@ def test_an_answer_keeps_full_credit_with_or_without_a_preamble(answer):
     assert follower_reward(answer, "Verdict: [[1]]")[0] == 1.0
 
 
+CAT_SEED = "Write a short story about a lost cat finding its way home."
+CAT_CONSTRAINTS = ["There should be exactly 3 paragraphs, separated by the markdown divider ***.",
+                   "Use the word 'home' at least 3 times."]
+CAT_STORY = ("Mila slipped out of the garden gate on a windy night and ran until the streets smelled strange.\n***\n"
+             "For two days she hid under porches, following the sound of the river and the bakery bell she knew.\n***\n"
+             "On the third morning she saw her red door, and the boy who fed her every evening carried her home, "
+             "then home again from the neighbour's fence, and home was warm.")
+
+
+def cat_row():
+    mapped = instructor.constraint_dicts(CAT_CONSTRAINTS, "verifiable", CAT_SEED, BeyondSEIF(rules=True))
+    return instructor.instruction_row(1, "verifiable", CAT_SEED, mapped, len(CAT_CONSTRAINTS))
+
+
+def test_a_sentence_that_says_the_request_again_counts_for_nothing():
+    """"Here is a short story about a lost cat finding its way home." is the request in other
+    words; set aside with the sentences about the request, too little story is left."""
+    restated = ("Here is a short story about a lost cat finding its way home.\n***\n"
+                "The story has three parts, as you asked, and says home often.\n***\n"
+                "A cat is lost and then the cat is home, and home is where the story ends.")
+    row = cat_row()
+    assert follower_reward(restated, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # every rule passes
+    assert echo_guard.restates_request(restated, row)
+    assert follower_reward(restated, "Verdict: [[1]]", row=row)[0] == 0.0
+    # a story after the same opening keeps its credit, and so does the story alone
+    assert not echo_guard.restates_request("Here is a short story about a lost cat finding its way home.\n\n"
+                                           + CAT_STORY, row)
+    assert follower_reward(CAT_STORY, "Verdict: [[1]]", row=row)[0] == 1.0
+
+
 def test_form_words_leave_out_the_request_quoted_words_and_rule_arguments():
     row = instruction_row(["Write your entire response in lowercase letters.",
                            "Include the keyword 'paragraph' in your response.",
