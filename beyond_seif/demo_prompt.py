@@ -5,9 +5,11 @@ Not SEIF. SmolLM2-135M cannot follow SEIF's verifiable-mode Instructor prompt: o
 samples at temperature 0.7, 0 of 24 replies parsed, even as a bare JSON object. A short list of
 constraints to choose from (SHORT_VERIFIABLE), after two worked requests and replies as earlier
 chat turns, gets 14 of 24 through SEIF's strict format gate and JSON check (5 of 24 at
-temperature 1.0). Every sentence in the list maps to an IFEval rule (constraint_mapping), and
-each is in exactly one worked example; a seed's two examples are drawn from the four, so that a
-model that copies an example does not copy the same one for every seed.
+temperature 1.0). Every sentence in the list maps to an IFEval rule (constraint_mapping), from
+12 of IFEval's rule families. SmolLM2 copies the worked replies' rules, so each worked reply's
+three rules are drawn at random from the list for every seed (`worked_rules`): with four fixed
+worked replies, 4 rule sets made 36 of a round's 38 instructions, and the Follower trained on
+nothing else.
 
 SmolLM2 never writes SEIF's <think>/<answer> format as a Follower either, even with <think>
 prefilled: `lenient_follower` judges such a reply as a whole (reply_format.helper_answer), and
@@ -18,47 +20,58 @@ import json
 
 import reply_format
 
+RULES = [  # every sentence maps to one IFEval rule (constraint_mapping)
+    "Do not use any commas.",
+    "Write the whole reply in lowercase letters.",
+    "Write the whole reply in capital letters.",
+    "Answer in fewer than 40 words.",
+    "Use fewer than 6 sentences.",
+    "Write exactly 3 paragraphs, separated by the markdown divider ***.",
+    "Use exactly 3 bullet points.",
+    'Include the word "today".',
+    'Use the word "new" at least 2 times.',
+    'Do not use the words "good" or "nice".',
+    'Use the letter "k" at least 3 times.',
+    "Use at least 2 words in all capital letters.",
+    'End your reply with the exact phrase "Is there anything else?"',
+    "Add a postscript starting with P.S.",
+    "Wrap the whole reply in double quotes.",
+    "Include a title wrapped in double angle brackets, such as <<my title>>.",
+    "Highlight at least 2 parts with markdown, such as *highlighted part*.",
+    "Include at least 2 placeholders in square brackets, such as [name].",
+]
+CONFLICTS = [{RULES[1], RULES[2]}, {RULES[1], RULES[11]}]  # no reply in lowercase has capitals
+
 SHORT_VERIFIABLE = """Here is a request:
 
 {seed}
 
 Make the request harder to follow by adding three rules that a program could check. Choose \
 them from this list, or write similar ones:
-- Do not use any commas.
-- Write the whole reply in lowercase letters.
-- Write the whole reply in capital letters.
-- Answer in fewer than 40 words.
-- Use exactly 3 bullet points.
-- Include the word "today".
-- End your reply with the exact phrase "Is there anything else?"
-- Add a postscript starting with P.S.
-- Wrap the whole reply in double quotes.
-- Include a title wrapped in double angle brackets, such as <<my title>>.
-- Highlight at least 2 parts with markdown, such as *highlighted part*.
-- Include at least 2 placeholders in square brackets, such as [name].
+""" + "\n".join(f"- {rule}" for rule in RULES) + """
 
 Give the three rules as a JSON object with keys "c1" to "c3"."""
 
-WORKED_EXAMPLES = [  # (request, the three constraints of its reply), no two that conflict
-    ("Explain how a kite flies.", ["Write the whole reply in lowercase letters.",
-                                   "Add a postscript starting with P.S.", "Do not use any commas."]),
-    ("Describe a day at a busy airport.", ["Answer in fewer than 40 words.", "Wrap the whole reply in double quotes.",
-                                           'Include the word "today".']),
-    ("Write a note to a friend who lent you a book.", [
-        "Write the whole reply in capital letters.", 'End your reply with the exact phrase "Is there anything else?"',
-        "Include at least 2 placeholders in square brackets, such as [name]."]),
-    ("Give tips for a long train ride.", [
-        "Use exactly 3 bullet points.", "Include a title wrapped in double angle brackets, such as <<my title>>.",
-        "Highlight at least 2 parts with markdown, such as *highlighted part*."]),
-]
+EXAMPLE_REQUESTS = ["Explain how a kite flies.", "Describe a day at a busy airport.",
+                    "Write a note to a friend who lent you a book.", "Give tips for a long train ride."]
+
+
+def worked_rules(rng):
+    """Three rules from RULES, drawn by `rng`, no two of them in CONFLICTS."""
+    while True:
+        chosen = rng.sample(RULES, 3)
+        if not any(pair <= set(chosen) for pair in CONFLICTS):
+            return chosen
 
 
 def short_verifiable_messages(seed, rng):
     """The demo's verifiable-mode chat: SEIF's system prompt, two worked examples drawn by `rng`
-    as earlier turns, then SHORT_VERIFIABLE for `seed`."""
+    as earlier turns, then SHORT_VERIFIABLE for `seed`. Each worked reply's three rules are
+    drawn from the whole list: SmolLM2 copies a worked reply's rules, so fixed examples would
+    make every instruction of a round one of a few rule sets."""
     examples = []
-    for request, constraints in rng.sample(WORKED_EXAMPLES, 2):
-        reply = json.dumps({f"c{number}": text for number, text in enumerate(constraints, 1)})
+    for request in rng.sample(EXAMPLE_REQUESTS, 2):
+        reply = json.dumps({f"c{number}": text for number, text in enumerate(worked_rules(rng), 1)})
         examples += [{"role": "user", "content": SHORT_VERIFIABLE.format(seed=request)},
                      {"role": "assistant",
                       "content": f"<think> I pick three rules a program can check. </think><answer>{reply}</answer>"}]

@@ -57,27 +57,39 @@ def test_the_short_prompt_puts_two_worked_examples_before_the_seed():
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[0]["content"] == reply_format.SYSTEM_PROMPT
     assert messages[-1]["content"] == demo_prompt.SHORT_VERIFIABLE.format(seed=SEED)
-    examples = dict(demo_prompt.WORKED_EXAMPLES)
     for asked, replied in zip(messages[1:-1:2], messages[2::2]):
-        (request,) = [request for request in examples
-                      if asked["content"] == demo_prompt.SHORT_VERIFIABLE.format(seed=request)]
-        # each worked reply passes SEIF's strict gate and JSON check
-        assert instructor.parse_constraints(replied["content"]) == examples[request]
-    # seeds get different pairs of examples, so that copying one does not give every seed the same set
-    drawn = {tuple(m["content"] for m in instructor.prompt_messages(SEED, "verifiable", random.Random(seed), short))
-             for seed in range(10)}
-    assert len(drawn) > 1
+        assert asked["content"] in [demo_prompt.SHORT_VERIFIABLE.format(seed=request)
+                                    for request in demo_prompt.EXAMPLE_REQUESTS]
+        # each worked reply passes SEIF's strict gate and JSON check, with three rules of the list
+        rules = instructor.parse_constraints(replied["content"])
+        assert len(set(rules)) == 3 and set(rules) <= set(demo_prompt.RULES)
 
 
-def test_every_constraint_the_short_prompt_offers_is_rule_checked_and_in_one_worked_example():
+def test_worked_replies_draw_their_rules_from_the_whole_list():
+    """SmolLM2 copies a worked reply's rules: fixed replies would make a round's instructions a few
+    rule sets. Over a round's seeds, the worked replies offer every rule, in many sets, each set
+    one the demo's Filter keeps."""
+    short = BeyondSEIF(demo_prompt=True)
+    sets = []
+    for seed in range(24):
+        messages = instructor.prompt_messages(SEED, "verifiable", random.Random(seed), short)
+        sets += [tuple(sorted(instructor.parse_constraints(m["content"]))) for m in messages[2::2]]
+    assert {rule for rules in sets for rule in rules} == set(demo_prompt.RULES)
+    assert len(set(sets)) >= 40  # of 48 worked replies
+    for rules in set(sets):
+        assert reason(instructor.constraint_dicts(list(rules), "verifiable", SEED, DEMO), 3, DEMO) is None, rules
+
+
+def test_every_constraint_the_short_prompt_offers_is_rule_checked():
     offered = re.findall(r"^- (.+)$", demo_prompt.SHORT_VERIFIABLE, flags=re.M)
-    assert len(offered) == 12
-    assert all(map_constraint(text, request=SEED) for text in offered), offered
-    in_examples = [text for _, constraints in demo_prompt.WORKED_EXAMPLES for text in constraints]
-    assert sorted(in_examples) == sorted(offered)
-    for request, constraints in demo_prompt.WORKED_EXAMPLES:  # a worked example the demo's Filter keeps
-        dicts = instructor.constraint_dicts(constraints, "verifiable", request, DEMO)
-        assert reason(dicts, 3, DEMO) is None
+    assert offered == demo_prompt.RULES and len(offered) == 18
+    mapped = [map_constraint(text, request=SEED) for text in offered]
+    assert all(mapped), offered
+    assert len({rule_id for rule_id, _ in mapped}) == 18  # 18 rules, none twice
+    # the pairs the worked replies avoid are the ones the demo's Filter removes
+    for pair in demo_prompt.CONFLICTS:
+        assert reason(instructor.constraint_dicts(sorted(pair) + ["Include the word \"today\"."], "verifiable",
+                                                  SEED, DEMO), 3, DEMO) == "known_conflict", pair
 
 
 def test_open_ended_mode_never_uses_the_short_prompt():
