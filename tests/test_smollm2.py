@@ -101,11 +101,12 @@ def test_the_demo_instructor_prompt_gets_rule_checked_sets_from_smollm2(smollm2)
     """SEIF's verifiable prompt gets no usable reply from this 135M model; the demo's short
     prompt after worked examples (beyond_seif.demo_prompt) does, through SEIF's strict format
     gate, at the demo's sampling temperature. Usable: three constraints, each checked by an IFEval
-    rule (rule mapping, the Filter's cheap checks and rules_only on, as in the demo)."""
+    rule (rule mapping, the Filter's cheap checks and rules_only on, as in the demo). 24 replies:
+    with 8, one draw of the 18-rule list got none where another got 3."""
     from beyond_seif import filter_checks
 
     model, tokenizer = smollm2
-    seeds = read_seeds(LoopConfig(max_seeds=4))
+    seeds = read_seeds(LoopConfig(max_seeds=12))
     usable = {}
     for prompt in ("seif", "short"):
         departures = BeyondSEIF(rules=True, filter_checks=True, rules_only=True, demo_prompt=prompt == "short")
@@ -120,4 +121,4 @@ def test_the_demo_instructor_prompt_gets_rule_checked_sets_from_smollm2(smollm2)
                 instructor.constraint_dicts(constraints, "verifiable", seeds[i // 2], departures), 3,
                 departures) is None
             for i, constraints in enumerate(sets))
-    assert usable["seif"] == 0 and usable["short"] >= 2, usable
+    assert usable["seif"] == 0 and usable["short"] >= 6, usable  # at least a quarter
