@@ -4,9 +4,9 @@ lenient_follower): what a 135M model needs to take part at all.
 Not SEIF. SmolLM2-135M cannot follow SEIF's verifiable-mode Instructor prompt: on 12 seeds x 2
 samples at temperature 0.7, 0 of 24 replies parsed, even as a bare JSON object. A short list of
 constraints to choose from (SHORT_VERIFIABLE), after two worked requests and replies as earlier
-chat turns, gets 14 of 24 through SEIF's strict format gate and JSON check (5 of 24 at
-temperature 1.0). Every sentence in the list maps to an IFEval rule (constraint_mapping), from
-12 of IFEval's rule families. SmolLM2 copies the worked replies' rules, so each worked reply's
+chat turns, got 14 of 24 through SEIF's strict format gate and JSON check with its first list of
+12 rules (5 of 24 at temperature 1.0). Every sentence in the list maps to an IFEval rule
+(constraint_mapping), one from each of 18 rule families. SmolLM2 copies the worked replies' rules, so each worked reply's
 three rules are drawn at random from the list for every seed (`worked_rules`): with four fixed
 worked replies, 4 rule sets made 36 of a round's 38 instructions, and the Follower trained on
 nothing else.

@@ -138,12 +138,11 @@ def restates_request(answer, row):
     sentences that refer to the request ("as you asked", "you requested"), name a form word of
     its constraints (`form_words`) or say the request again in other words ("Here is a short
     story about a lost cat finding its way home.", `_repeats`) are set aside, with copies of the
-    instruction's lines; what is
-    left must say something: at least MIN_ANSWER_WORDS words, and MIN_WORDS_LEFT when the answer
-    names two form words or refers to the request. A genuine answer after a preamble ("Here is
-    the poem in lowercase letters, as you asked:") keeps its credit. It holds when the judge says
-    yes to everything. The price: a short answer (under 20 words) that also describes its own
-    form twice earns 0."""
+    instruction's lines; what is left must say something: at least MIN_ANSWER_WORDS words, and
+    MIN_WORDS_LEFT when the answer names two form words or refers to the request. A genuine
+    answer after a preamble ("Here is the poem in lowercase letters, as you asked:") keeps its
+    credit. It holds when the judge says yes to everything. The price: a short answer (under 20
+    words) that also describes its own form twice earns 0."""
     form, request = form_words(row), set(WORD.findall(request_text(row).lower()))
     answer = strip_echoes(answer, row["instruction"].split("\n"))
     kept = [sentence for sentence in SENTENCE_BREAK.split(answer)
