@@ -19,6 +19,8 @@ prefilled: `lenient_follower` judges such a reply as a whole (reply_format.helpe
 import json
 
 import reply_format
+from beyond_seif.constraint_mapping import map_constraint
+from beyond_seif.filter_checks import contradicts
 
 RULES = [  # every sentence maps to one IFEval rule (constraint_mapping)
     "Do not use any commas.",
@@ -40,7 +42,15 @@ RULES = [  # every sentence maps to one IFEval rule (constraint_mapping)
     "Highlight at least 2 parts with markdown, such as *highlighted part*.",
     "Include at least 2 placeholders in square brackets, such as [name].",
 ]
-CONFLICTS = [{RULES[1], RULES[2]}, {RULES[1], RULES[11]}]  # no reply in lowercase has capitals
+
+
+def _conflict(a, b):
+    """Whether no reply can meet rules a and b together, as the Filter's cheap checks decide it."""
+    rule_a, rule_b = map_constraint(a), map_constraint(b)
+    return contradicts(rule_a, rule_b) or contradicts(rule_b, rule_a)
+
+
+CONFLICTS = [{a, b} for i, a in enumerate(RULES) for b in RULES[i + 1 :] if _conflict(a, b)]
 
 SHORT_VERIFIABLE = """Here is a request:
 

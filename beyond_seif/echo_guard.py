@@ -98,7 +98,11 @@ def is_non_answer(answer, instruction):
     words = WORD.findall(text.lower())
     if len(words) < MIN_ANSWER_WORDS:
         return True
-    known = set(WORD.findall(instruction.lower()))
+    return _mostly_from(words, set(WORD.findall(instruction.lower())))
+
+
+def _mostly_from(words, known):
+    """At least 80% of `words` are in `known`: a text made of its request's own words."""
     return sum(word in known for word in words) / len(words) >= 0.8
 
 
@@ -129,7 +133,7 @@ def _repeats(sentence, words):
     """`sentence` says its request again in other words ("Here is a short story about a lost cat
     finding its way home."): at least 4 words, >= 80% of them the request's."""
     found = WORD.findall(sentence.lower())
-    return len(found) >= 4 and sum(word in words for word in found) / len(found) >= 0.8
+    return len(found) >= 4 and _mostly_from(found, words)
 
 
 def restates_request(answer, row):
