@@ -136,22 +136,43 @@ def _repeats(sentence, words):
     return len(found) >= 4 and _mostly_from(found, words)
 
 
+# The verbs of making the reply itself: "I want to create a poem about...", "I will write a toast..."
+TASK_VERBS = set("""
+    create creates creating created write writes writing wrote written compose composes composing composed
+    draft drafts drafting drafted describe describes describing described design designs designing designed
+    craft crafts crafting crafted make makes making made produce produces producing produced
+    provide provides providing provided""".split())
+
+
+def _plans_it(sentence, words):
+    """`sentence` is the answerer saying what it makes instead of making it ("I want to create a
+    product description for a handmade ceramic mug."): "I" among its first 3 words, a verb of
+    making (TASK_VERBS) among its first 4, and at least 2 of the request's words of 4 letters or
+    more. A Follower trained at a high learning rate wrote such sentences and nothing else
+    (bench/RESULTS.md, "Does the loop learn?")."""
+    found = WORD.findall(sentence.lower())
+    shared = {word for word in found if len(word) >= 4} & words
+    return "i" in found[:3] and bool(TASK_VERBS & set(found[:4])) and len(shared) >= 2
+
+
 def restates_request(answer, row):
     """A rule: `answer` talks about its request instead of answering it, as in "Here is a
     description of a lighthouse in lowercase letters with no commas, just as you asked." Its
     sentences that refer to the request ("as you asked", "you requested"), name a form word of
     its constraints (`form_words`) or say the request again in other words ("Here is a short
-    story about a lost cat finding its way home.", `_repeats`) are set aside, with copies of the
+    story about a lost cat finding its way home.", `_repeats`) or say what the answerer will make
+    ("I want to create a poem about the sea.", `_plans_it`) are set aside, with copies of the
     instruction's lines; what is left must say something: at least MIN_ANSWER_WORDS words, and
     MIN_WORDS_LEFT when the answer names two form words or refers to the request. A genuine
     answer after a preamble ("Here is the poem in lowercase letters, as you asked:") keeps its
     credit. It holds when the judge says yes to everything. The price: a short answer (under 20
-    words) that also describes its own form twice earns 0."""
+    words) that also describes its own form twice earns 0, and so does one whose every sentence
+    says the answerer made the request's thing ("I made bread with my grandmother today.")."""
     form, request = form_words(row), set(WORD.findall(request_text(row).lower()))
     answer = strip_echoes(answer, row["instruction"].split("\n"))
     kept = [sentence for sentence in SENTENCE_BREAK.split(answer)
             if not (REFERS_TO_REQUEST.search(sentence) or _stems(sentence) & form
-                    or _repeats(sentence, request))]
+                    or _repeats(sentence, request) or _plans_it(sentence, request))]
     left = WORD.findall(POSTSCRIPT_MARK.sub(" ", PLACEHOLDER.sub(" ", " ".join(kept))))
     talks_about_it = len(_stems(answer) & form) >= 2 or REFERS_TO_REQUEST.search(answer)
     return len(left) < (MIN_WORDS_LEFT if talks_about_it else MIN_ANSWER_WORDS)

@@ -284,3 +284,25 @@ def test_restates_request_refuses_none_of_gpt4s_ifeval_responses_that_say_someth
         if echo_guard.restates_request(response, row) and not echo_guard.is_non_answer(response, prompt):
             refused.append(response[:80])
     assert refused == []
+
+
+MUG_SEED = "Write a product description for a handmade ceramic coffee mug."
+MUG_CONSTRAINTS = ["Add a postscript starting with P.S.", "Answer in fewer than 40 words.",
+                   'Do not use the words "good" or "nice".']
+
+
+def test_an_answer_that_only_says_what_it_will_write_counts_for_nothing():
+    """A Follower trained at lr 1e-4 wrote what it would make instead of making it: "I want to
+    create a product description for a handmade ceramic ..." met all three rules and passed the
+    answer gate (bench/RESULTS.md). Such a sentence is set aside like one about the request."""
+    mapped = instructor.constraint_dicts(MUG_CONSTRAINTS, "verifiable", MUG_SEED, BeyondSEIF(rules=True))
+    row = instructor.instruction_row(1, "verifiable", MUG_SEED, mapped, len(MUG_CONSTRAINTS))
+    plan = '"I want to create a product description for a handmade ceramic mug of clay with P.S."'
+    assert follower_reward(plan, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # every rule passes
+    assert echo_guard.restates_request(plan, row)
+    assert follower_reward(plan, "Verdict: [[1]]", row=row)[0] == 0.0
+    # a real description keeps its credit, also when it opens by saying who made the mug
+    real = ("I made this handmade ceramic mug on my own wheel. Its speckled glaze keeps coffee hot "
+            "for an hour and the wide handle fits two fingers.\nP.S. Every mug is signed on the base.")
+    assert echo_guard._plans_it(real.split(".")[0], set(echo_guard.WORD.findall(MUG_SEED.lower())))
+    assert follower_reward(real, "Verdict: [[1]]", row=row)[0] == 1.0
