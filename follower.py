@@ -9,11 +9,12 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
 
 These departures plug in here, all off by default (settings.BeyondSEIF): `lenient_follower`
 judges a reply without the format as a whole (the CPU demo: its 135M model never writes the
-format), `echo_guard` gives nothing for repeating the instruction or for a non-answer
-(beyond_seif/echo_guard.py), `markup_guard` gives nothing for titles, highlights, placeholders
-or P.S. lines beyond what the instruction asks for (beyond_seif/markup_guard.py), and
-`answer_gate` gives nothing for text the frozen helper finds less fluent or less on topic than
-its own answers (beyond_seif/answer_gate.py).
+format), `unfinished_unpaid` gives nothing for a reply cut off by the token budget (SEIF's gate
+refuses those that never close <answer>), `echo_guard` gives nothing for repeating the
+instruction or for a non-answer (beyond_seif/echo_guard.py), `markup_guard` gives nothing for
+titles, highlights, placeholders or P.S. lines beyond what the instruction asks for
+(beyond_seif/markup_guard.py), and `answer_gate` gives nothing for text the frozen helper finds
+less fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -47,8 +48,13 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
     if departures.lenient_follower:
         from beyond_seif import demo_prompt
         answers = demo_prompt.follower_answers(texts)
+    if departures.unfinished_unpaid:  # a reply cut off at the budget (no EOS) is not an answer
+        from beyond_seif import demo_prompt
+        answers = demo_prompt.finished_answers(items, answers)
     answered = [i for i, answer in enumerate(answers) if answer is not None]
     info = {"format_pass": format_passed / len(texts)}
+    if departures.unfinished_unpaid:
+        info["unfinished"] = sum(item.get("finished") is False for item in items) / len(items)
     if departures.echo_guard:
         from beyond_seif import echo_guard
         to_judge = len(answered)

@@ -271,7 +271,8 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
 
     items: dicts with a "messages" key (the chat to sample from) plus whatever the reward needs.
     reward_fn(items, texts) -> (rewards, info): `items` repeated group_size times in group order,
-    one completion text each; rewards is a list of floats, info a dict of extra metrics to log.
+    one completion text each, each copy with "finished": False when its completion was cut off
+    at cfg.max_new_tokens; rewards is a list of floats, info a dict of extra metrics to log.
     log(row) gets each step's metrics row, on the main process only. With `checkpoint_dir` and
     cfg.checkpoint_every, it resumes from the latest step saved there. With `samples_path`, the
     main process appends its samples with their rewards there (JSONL).
@@ -296,7 +297,8 @@ def train(policy, tokenizer, items, reward_fn, cfg, accelerator, *, ref_model=No
                                         batch_size=cfg.generation_batch_size, desc=f"{desc} rollout",
                                         share_prompts=cfg.share_prompts)
         rollout_time = time.time() - step_start
-        sampled_items = [item for item in batch for _ in range(cfg.group_size)]
+        sampled_items = [{**item, "finished": finished} for item, finished in
+                         zip((item for item in batch for _ in range(cfg.group_size)), rollouts.finished)]
         rewards, info = reward_fn(sampled_items, rollouts.texts)
         if samples_path:
             training.log_samples(samples_path, step, sampled_items, rollouts.texts, rewards)

@@ -87,6 +87,7 @@ class Rollouts:
     texts: list  # batch decoded completions, special tokens skipped
     group_size: int
     sampler_logprobs: torch.Tensor = None  # (batch, completion_len) log-probs the sampler drew with
+    finished: list = None  # batch bools: the completion ended with an EOS rather than at max_new_tokens
 
     @property
     def completion_ids(self):
@@ -224,4 +225,6 @@ def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
         texts=tokenizer.batch_decode(kept_ids, skip_special_tokens=True),
         group_size=group_size,
         sampler_logprobs=sampler_logprobs,
+        # a chunk pads only completions that already ended, so an EOS id anywhere means it ended
+        finished=torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device)).any(dim=1).tolist(),
     )

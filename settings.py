@@ -61,6 +61,7 @@ class BeyondSEIF:
     demo_prompt: bool = False  # the Instructor's verifiable mode: a short prompt after two worked examples
     lenient_instructor: bool = False  # an Instructor reply's first {...} is read, with or without the format
     lenient_follower: bool = False  # a Follower reply without <think>/<answer> is judged as a whole
+    unfinished_unpaid: bool = False  # a Follower reply cut off by its token budget earns 0, read any way
     calibrated_judge: bool = False  # needs rules: P([[1]]) (or PMI) cut where the batch's rule verdicts say
     pmi_judge: bool = False  # a constraint no rule checks is met when it makes the answer likelier (PMI > 0)
     answer_gate: bool = False  # Follower reward 0 for text less fluent or on-topic than the helper's own answers

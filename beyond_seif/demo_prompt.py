@@ -1,5 +1,5 @@
 """The CPU demo's prompt and answer reading (beyond_seif.demo_prompt, lenient_instructor,
-lenient_follower): what a 135M model needs to take part at all.
+lenient_follower, unfinished_unpaid): what a 135M model needs to take part at all.
 
 Not SEIF. SmolLM2-135M cannot follow SEIF's verifiable-mode Instructor prompt: on 12 seeds x 2
 samples at temperature 0.7, 0 of 24 replies parsed, even as a bare JSON object. A short list of
@@ -14,6 +14,10 @@ nothing else.
 SmolLM2 never writes SEIF's <think>/<answer> format as a Follower either, even with <think>
 prefilled: `lenient_follower` judges such a reply as a whole (reply_format.helper_answer), and
 `lenient_instructor` reads an Instructor reply's first {...} JSON object, format or not.
+
+Reading a reply as a whole also pays a reply that the token budget cut off, which SEIF's format
+gate refuses (it never closes </answer>): `unfinished_unpaid` gives such a reply nothing to judge
+(`finished_answers`), however it is read.
 """
 
 import json
@@ -98,3 +102,9 @@ def first_json_object(text):
 def follower_answers(texts):
     """lenient_follower: what is judged of each reply, None when there is nothing to judge."""
     return [reply_format.helper_answer(text) or None for text in texts]
+
+
+def finished_answers(items, answers):
+    """unfinished_unpaid: None (nothing to judge, so reward 0) for each reply the rollout cut off
+    at its token budget; grpo.train marks those items "finished": False."""
+    return [None if item.get("finished") is False else answer for item, answer in zip(items, answers)]

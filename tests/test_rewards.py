@@ -187,6 +187,20 @@ def test_seif_follower_reward_is_the_mean_llm_verdict_even_where_a_rule_could_ch
     assert "echo_or_off_topic" not in info  # no echo guard
 
 
+def test_a_reply_cut_off_by_its_budget_earns_nothing_with_unfinished_unpaid(fooled_judge):
+    """The same reply pays when it ended and pays 0 when the rollout cut it off, only with the
+    departure on; off, a cut-off reply is judged as SEIF's code judges it."""
+    row = {"constraints": [{"text": "Sound cheerful.", "ifeval_id": None, "kwargs": None}]}
+    reply = "<think> x </think><answer>Great day!</answer>"
+    items = [{**row, "finished": True}, {**row, "finished": False}, row]  # the last: no rollout flag
+    on = BeyondSEIF(unfinished_unpaid=True)
+    rewards, info = follower.rewards(None, None, items, [reply] * 3, JudgerConfig(), on)
+    assert rewards == [1.0, 0.0, 1.0] and info["unfinished"] == pytest.approx(1 / 3)
+    assert follower.rewards(None, None, items, [reply] * 3, JudgerConfig())[0] == [1.0, 1.0, 1.0]
+    lenient = BeyondSEIF(unfinished_unpaid=True, lenient_follower=True)
+    assert follower.rewards(None, None, items, ["Great day!"] * 3, JudgerConfig(), lenient)[0] == [1.0, 0.0, 1.0]
+
+
 def test_extract_answer_follows_the_seif_regex():
     assert reply_format.extract_answer("<think>a\nb</think>\n<answer> hi </answer>") == "hi"
     assert reply_format.extract_answer("  <think></think><answer>x</answer>\n") == "x"

@@ -39,6 +39,7 @@ def test_generate_keeps_eos_when_pad_equals_eos(tiny_model):
         else:
             assert all(row_mask)
     assert ended >= 1
+    assert rollouts.finished == [eos in row_ids for row_ids in ids.tolist()]
     assert all("<|im_end|>" not in text for text in rollouts.texts)
     # the attention mask covers the real prompt tokens and exactly the masked completion
     assert torch.equal(rollouts.attention_mask[:, rollouts.prompt_length:], mask)
@@ -51,6 +52,7 @@ def test_no_eos_means_the_whole_length_counts(tiny_model):
     handle.remove()
     assert rollouts.completion_mask.shape == (4, 7)
     assert rollouts.completion_mask.all()
+    assert rollouts.finished == [False] * 4  # all cut off by max_new_tokens
 
 
 def test_generate_restores_training_mode_and_checkpointing(tiny_model):
@@ -252,3 +254,34 @@ def test_full_vocabulary_logits_never_exist(tiny_model, share_prompts):
                                        chunk_tokens=chunk, share_prompts=share_prompts)
         logprobs.sum().backward()
     assert 0 < watch.largest <= chunk * vocab < batch * width * vocab // 4
+
+
+def test_train_tells_the_reward_which_completions_were_cut_off(tiny_model, monkeypatch):
+    """grpo.train hands each sampled item to the reward with "finished": whether its completion
+    ended with an EOS or ran into max_new_tokens. EOS is made likely, so both kinds occur."""
+    from accelerate import Accelerator
+
+    import grpo
+
+    model, tokenizer = tiny_model
+    handle = boost_token(model, tokenizer.eos_token_id, 2.5)
+    sampled, flags = [], []
+    real_generate = rollout.generate
+
+    def generate(*args, **kwargs):
+        sampled.append(real_generate(*args, **kwargs))
+        return sampled[-1]
+
+    def reward(items, texts):
+        flags.extend(item["finished"] for item in items)
+        return [0.0] * len(texts), {}
+
+    monkeypatch.setattr(rollout, "generate", generate)
+    torch.manual_seed(0)
+    cfg = grpo.GRPOConfig(group_size=4, max_new_tokens=6, prompts_per_step=2, prompts_per_update=2,
+                          micro_batch_size=8, beta=0.0)
+    grpo.train(model, tokenizer, [{"messages": chat} for chat in CHATS], reward, cfg, Accelerator(cpu=True),
+               epochs=2, log=lambda row: None)
+    handle.remove()
+    ended = [tokenizer.eos_token_id in row for rollouts in sampled for row in rollouts.completion_ids.tolist()]
+    assert len(flags) == 16 and flags == ended and set(flags) == {True, False}
