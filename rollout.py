@@ -217,6 +217,8 @@ def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
     completion_mask = completion_mask_from_eos(completion_ids, eos_ids)
     sampler_logprobs = torch.cat(_pad_to_same_width([c[3] for c in chunks], 0.0)) * completion_mask
     kept_ids = [ids[mask.bool()] for ids, mask in zip(completion_ids, completion_mask)]
+    # a chunk pads only completions that already ended, so an EOS id anywhere means it ended
+    finished = torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device)).any(dim=1)
     return Rollouts(
         input_ids=torch.cat([prompt_ids, completion_ids], dim=1),
         attention_mask=torch.cat([prompt_mask, completion_mask], dim=1),
@@ -225,6 +227,5 @@ def _merge_chunks(chunks, tokenizer, eos_ids, group_size):
         texts=tokenizer.batch_decode(kept_ids, skip_special_tokens=True),
         group_size=group_size,
         sampler_logprobs=sampler_logprobs,
-        # a chunk pads only completions that already ended, so an EOS id anywhere means it ended
-        finished=torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device)).any(dim=1).tolist(),
+        finished=finished.tolist(),
     )
