@@ -13,8 +13,10 @@ format), `unfinished_unpaid` gives nothing for a reply cut off by the token budg
 refuses those that never close <answer>), `echo_guard` gives nothing for repeating the
 instruction or for a non-answer (beyond_seif/echo_guard.py), `markup_guard` gives nothing for
 titles, highlights, placeholders or P.S. lines beyond what the instruction asks for
-(beyond_seif/markup_guard.py), and `answer_gate` gives nothing for text the frozen helper finds
-less fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
+(beyond_seif/markup_guard.py), `restrictions_deduct` lets a limit that a reply doing nothing
+meets ("no commas", "under 40 words") take reward away but never pay by itself
+(beyond_seif/rules.py), and `answer_gate` gives nothing for text the frozen helper finds less
+fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -68,6 +70,9 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
     fractions, verdicts = judger.followed_fractions(
         helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures,
         [items[i].get("seed") for i in answered])
+    if departures.restrictions_deduct:  # "no commas" or "under 40 words" is no work to meet: it only takes away
+        from beyond_seif import rules
+        fractions = rules.deduct_restrictions([items[i]["constraints"] for i in answered], verdicts)
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
         rewards[i] = fraction

@@ -69,6 +69,7 @@ class BeyondSEIF:
     answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
     answer_gate_lift_fence: float = 1.5  # answer_gate: lift bound = upper quartile + this x IQR (0: a quantile)
     markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders or P.S. beyond what was asked
+    restrictions_deduct: bool = False  # needs rules: a limit a do-nothing reply meets (no commas) only takes reward away
 
 
 def read_seeds(loop_cfg):
@@ -185,6 +186,9 @@ def check(settings):
     if departures and departures.calibrated_judge and not departures.rules:
         raise UserError("beyond_seif.calibrated_judge needs beyond_seif.rules=true: its threshold is fitted "
                         "on the rule verdicts")
+    if departures and departures.restrictions_deduct and not departures.rules:
+        raise UserError("beyond_seif.restrictions_deduct needs beyond_seif.rules=true: only a rule-checked "
+                        "constraint can be tried on a reply that does nothing")
     for section in (s for s in GRPO_SECTIONS if hasattr(settings, s)):
         cfg = getattr(settings, section)
         if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates

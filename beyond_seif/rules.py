@@ -9,6 +9,10 @@ departure on:
                       what the sentence says
     rule_verdicts     the Judger checks those constraints with the rule; the rest go to the LLM
     mapping_report    how many verifiable constraints a rule checks (logged every round)
+
+With `restrictions_deduct` on as well, a rule-checked constraint that a reply doing nothing
+already meets (no commas, fewer than 40 words, avoid a word) is a restriction: it never pays
+by itself, it only takes reward away when broken (deduct_restrictions).
 """
 
 import warnings
@@ -44,6 +48,32 @@ def rule_verdicts(indexed_pairs):
     checks; the answer is checked as IFEval sees it, unstripped."""
     return {index: rule_verdict(constraint, answer) for index, answer, constraint in indexed_pairs
             if constraint.get("ifeval_id")}
+
+
+FILLER = "Ok."  # a reply that does nothing: what it meets is no work to meet
+
+
+def is_restriction(constraint):
+    """A rule-checked constraint that FILLER meets: a limit (no commas, fewer than N sentences,
+    avoid a word), not something the answer has to do. Constraints no rule checks never are."""
+    return bool(constraint.get("ifeval_id")) and rule_verdict(constraint, FILLER) == 1.0
+
+
+def deduct_restrictions(constraint_sets, verdicts):
+    """restrictions_deduct: each set's mean verdict over its requirements, times its mean verdict
+    over its restrictions, so a short reply meeting only limits earns 0 where SEIF's mean pays it.
+    A set of restrictions only keeps SEIF's mean. `verdicts` are flat in set order."""
+    fractions, start = [], 0
+    for constraints in constraint_sets:
+        own = verdicts[start : start + len(constraints)]
+        start += len(constraints)
+        limits = [v for c, v in zip(constraints, own) if is_restriction(c)]
+        required = [v for c, v in zip(constraints, own) if not is_restriction(c)]
+        if not required:
+            fractions.append(sum(limits) / len(limits) if limits else 0.0)
+        else:
+            fractions.append(sum(required) / len(required) * (sum(limits) / len(limits) if limits else 1.0))
+    return fractions
 
 
 def mapping_report(constraints):

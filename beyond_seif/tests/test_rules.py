@@ -149,3 +149,51 @@ def test_the_instructor_reward_judged_by_rules_logs_the_mapped_fraction(monkeypa
     assert rewards == [pytest.approx(1 / 3)]  # 1 - 2 followed / 3, every verdict by rule
     assert info["format_pass"] == 1.0 and info["filter_pass"] == 1.0 and info["mapped_fraction"] == 1.0
     assert len(helper_calls) == 1  # the helper answered; no LLM verdict was asked for
+
+
+# -----------------------------------------------------------------------------
+# restrictions_deduct: a limit a do-nothing reply meets only takes reward away
+
+RIVER = {"text": "Include the word river.", "ifeval_id": "keywords:existence", "kwargs": {"keywords": ["river"]}}
+SHORT = {"text": "Answer in fewer than 20 words.", "ifeval_id": "length_constraints:number_words",
+         "kwargs": {"num_words": 20, "relation": "less than"}}
+LONG = {"text": "Answer in at least 20 words.", "ifeval_id": "length_constraints:number_words",
+        "kwargs": {"num_words": 20, "relation": "at least"}}
+DEDUCT = BeyondSEIF(rules=True, restrictions_deduct=True)
+
+
+def test_a_restriction_is_a_rule_a_reply_doing_nothing_meets():
+    assert [rules.is_restriction(c) for c in (NO_COMMA, SHORT, RIVER, LONG, BULLETS, PIRATE)] == [
+        True, True, False, False, False, False]
+
+
+def follower_rewards(constraints, answers, departures):
+    import follower
+
+    items = [{"constraints": constraints}] * len(answers)
+    return follower.rewards(None, None, items, [f"<think> x </think><answer>{a}</answer>" for a in answers],
+                            JudgerConfig(), departures)[0]
+
+
+def test_limits_alone_earn_nothing_and_only_take_away_with_restrictions_deduct():
+    constraints = [RIVER, NO_COMMA, SHORT]
+    answers = ["The river runs slow under the old stone bridge",   # meets all three
+               "Thanks for asking",                                # meets only the two limits
+               "The river, wide and slow, runs under the bridge"]  # the word, but a comma
+    assert follower_rewards(constraints, answers, RULES) == pytest.approx([1.0, 2 / 3, 2 / 3])  # SEIF's mean
+    assert follower_rewards(constraints, answers, DEDUCT) == pytest.approx([1.0, 0.0, 0.5])
+
+
+def test_a_set_of_limits_only_keeps_seifs_mean():
+    answers = ["Thanks for asking", "Thanks, friend"]
+    assert follower_rewards([NO_COMMA, SHORT], answers, DEDUCT) == follower_rewards([NO_COMMA, SHORT], answers, RULES)
+    assert follower_rewards([NO_COMMA, SHORT], answers, DEDUCT) == pytest.approx([1.0, 0.5])
+
+
+def test_restrictions_deduct_needs_the_rules():
+    from settings import check
+
+    class Settings:
+        beyond_seif = BeyondSEIF(restrictions_deduct=True)
+    with pytest.raises(UserError, match="restrictions_deduct needs beyond_seif.rules"):
+        check(Settings())
