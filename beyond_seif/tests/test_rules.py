@@ -197,3 +197,14 @@ def test_restrictions_deduct_needs_the_rules():
         beyond_seif = BeyondSEIF(restrictions_deduct=True)
     with pytest.raises(UserError, match="restrictions_deduct needs beyond_seif.rules"):
         check(Settings())
+
+
+def test_restrictions_deduct_never_pays_more_than_seifs_mean_and_the_same_for_a_full_answer():
+    import itertools
+
+    constraints = [RIVER, LONG, NO_COMMA, SHORT]
+    for verdicts in itertools.product([0.0, 1.0], repeat=4):
+        (deducted,) = rules.deduct_restrictions([constraints], list(verdicts))
+        assert deducted <= sum(verdicts) / 4 + 1e-12
+        assert (deducted == 1.0) == all(verdicts)
+        assert (deducted == 0.0) == (verdicts[:2] == (0.0, 0.0) or verdicts[2:] == (0.0, 0.0))
