@@ -67,9 +67,10 @@ def deduct_restrictions(constraint_sets, verdicts):
     for constraints in constraint_sets:
         own = verdicts[start : start + len(constraints)]
         start += len(constraints)
-        limits = [v for c, v in zip(constraints, own) if is_restriction(c)]
-        required = [v for c, v in zip(constraints, own) if not is_restriction(c)]
-        if not required:
+        limit = [is_restriction(c) for c in constraints]
+        limits = [v for v, is_limit in zip(own, limit) if is_limit]
+        required = [v for v, is_limit in zip(own, limit) if not is_limit]
+        if not required:  # nothing to do but keep to limits: SEIF's mean (0.0 for no constraints)
             fractions.append(sum(limits) / len(limits) if limits else 0.0)
         else:
             fractions.append(sum(required) / len(required) * (sum(limits) / len(limits) if limits else 1.0))
