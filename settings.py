@@ -68,7 +68,7 @@ class BeyondSEIF:
     answer_gate_quantile: float = 0.05  # answer_gate: the share of the helper's answers each threshold refuses
     answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
     answer_gate_lift_fence: float = 1.5  # answer_gate: lift bound = upper quartile + this x IQR (0: a quantile)
-    markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders or P.S. beyond what was asked
+    markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders, P.S. or quotes beyond what was asked
     restrictions_deduct: bool = False  # needs rules: a limit a do-nothing reply meets (no commas) only takes reward away
 
 

@@ -12,8 +12,9 @@ resumable, and so is everything measured after it (each result is cached in the 
     it has no tags);
     echo share: replies that copy one of their instruction's lines verbatim;
     spam share: replies with at least 4 *highlighted* spans, 2 <<titles>> or 2 P.S. (is_spam);
-    unasked markup share: replies with more titles, highlights, placeholders or P.S. lines than
-    their instruction asks for (markup_guard.excess, the rule the markup guard pays 0 for);
+    unasked markup share: replies with more titles, highlights, placeholders, P.S. lines or
+    whole-reply quotes than their instruction asks for, or a P.S. with no body before it
+    (markup_guard.excess, the rule the markup guard pays 0 for);
     non-answer share: replies that, once such copies are cut out, have under 5 words left, or
     whose words are nearly all (>= 80%) taken from the instruction, or that talk about their
     request instead of answering it: echo_guard.ruled_out (is_non_answer and restates_request),

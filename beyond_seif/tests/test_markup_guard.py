@@ -1,5 +1,5 @@
-"""The markup guard: titles, highlights, placeholders and P.S. lines beyond what the instruction
-asks for earn 0; asked-for markup, a bullet list and plain prose keep their pay; off, rewards are
+"""The markup guard: titles, highlights, placeholders, P.S. lines and whole-reply quotes beyond
+what the instruction asks for, and a P.S. with no body before it, earn 0; asked-for markup, a bullet list and plain prose keep their pay; off, rewards are
 SEIF's."""
 
 import json
@@ -33,6 +33,8 @@ def formatted(answer):
     ("Dear [name], the keeper at [address] says hello.", "placeholder", 2),
     ("It stands on the rock.\nP.S. Visit it.", "postscript", 1),
     ("it stands on the rock.\np.p.s. visit it.", "postscript", 1),
+    ('"It stands on the rock.\nIts lamp turns all night."', "quotation", 1),
+    ("\u201cIt stands on the rock.\u201d", "quotation", 1),
 ])
 def test_markup_nothing_asks_for_is_excess(answer, marker, found):
     assert markup_guard.excess(answer, row()) == {marker: (found, 0)}
@@ -49,12 +51,35 @@ def test_asked_markup_is_allowed_up_to_its_limit():
     assert markup_guard.excess("A *rock*, a *lamp*, a *keeper* and a *boat*.", highlights) == {}
     assert markup_guard.excess("*a* *b* *c* *d* *e*", highlights) == {"highlight": (5, 4)}
     titled = row(rule("detectable_format:title"), rule("detectable_content:postscript"))
-    assert markup_guard.excess("<<Light>>\nIt turns.\nP.S. Go.", titled) == {}
-    assert markup_guard.excess("<<Light>>\n<<Again>>\nIt turns.\nP.S. Go.\nP.S. Now.", titled) == {
+    assert markup_guard.excess("<<Light>>\nIt turns all night long.\nP.S. Go.", titled) == {}
+    assert markup_guard.excess("<<Light>>\n<<Again>>\nIt turns all night long.\nP.S. Go.\nP.S. Now.", titled) == {
         "title": (2, 1), "postscript": (2, 1)}
     placeholders = row(rule("detectable_content:number_placeholders", num_placeholders=1))
     assert markup_guard.excess("Dear [name], see you at [place].", placeholders) == {}
     assert markup_guard.excess("[a] [b] [c]", placeholders) == {"placeholder": (3, 2)}
+
+
+def test_quotes_inside_a_reply_are_not_a_wrapped_reply():
+    assert markup_guard.excess('The keeper said "light the lamp" and left.', row()) == {}
+    assert markup_guard.excess('"Light the lamp," the keeper said.', row()) == {}
+
+
+def test_asked_quotation_is_allowed():
+    wrapped = '"It stands on the rock and turns its lamp."'
+    assert markup_guard.excess(wrapped, row(rule("startend:quotation"))) == {}
+    assert markup_guard.excess(wrapped, row(seed="Describe a lighthouse, in double quotation marks.")) == {}
+
+
+def test_a_postscript_needs_a_body_before_it_even_when_asked():
+    asks = row(rule("detectable_content:postscript"), rule("detectable_format:title"),
+               rule("detectable_content:number_placeholders", num_placeholders=1))
+    assert markup_guard.excess("It stands on the rock all night.\nP.S. Visit it.", asks) == {}
+    assert markup_guard.excess("P.S. I have always loved lighthouses by the sea.", asks) == {"postscript": (1, 0)}
+    # a title or a placeholder is no body; four words are too few (MIN_ANSWER_WORDS is 5)
+    assert markup_guard.excess("<<The Lighthouse by the Sea>>\nP.S. Visit it soon.", asks) == {"postscript": (1, 0)}
+    assert markup_guard.excess("[Name] It stands tall.\nP.S. Visit it soon.", asks) == {"postscript": (1, 0)}
+    assert markup_guard.excess("It stands very tall.\nP.S. Visit it soon.", asks) == {"postscript": (1, 0)}
+    assert markup_guard.excess("It stands very tall there.\nP.S. Visit it soon.", asks) == {}
 
 
 def test_markup_named_in_words_is_asked_for():
