@@ -15,8 +15,10 @@ instruction or for a non-answer (beyond_seif/echo_guard.py), `markup_guard` give
 titles, highlights, placeholders or P.S. lines beyond what the instruction asks for
 (beyond_seif/markup_guard.py), `restrictions_deduct` lets a limit that a reply doing nothing
 meets ("no commas", "under 40 words") take reward away but never pay by itself
-(beyond_seif/rules.py), and `answer_gate` gives nothing for text the frozen helper finds less
-fluent or less on topic than its own answers (beyond_seif/answer_gate.py).
+(beyond_seif/rules.py), `stuffing_guard` has the Judger read "kkkk" and "new new new" once and
+a <<title>> only where it opens its line (beyond_seif/stuffing_guard.py), and `answer_gate`
+gives nothing for text the frozen helper finds less fluent or less on topic than its own
+answers (beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -67,8 +69,12 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         to_judge = len(answered)
         answered = markup_guard.guard(items, answers, answered)
         info["markup_refused"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
+    judged = answers
+    if departures.stuffing_guard:  # "kkkk" is one k and "new new new" one "new" to the Judger
+        from beyond_seif import stuffing_guard
+        judged = [None if answer is None else stuffing_guard.counted_text(answer) for answer in answers]
     fractions, verdicts = judger.followed_fractions(
-        helper, tokenizer, [(answers[i], items[i]["constraints"]) for i in answered], judger_cfg, departures,
+        helper, tokenizer, [(judged[i], items[i]["constraints"]) for i in answered], judger_cfg, departures,
         [items[i].get("seed") for i in answered])
     if departures.restrictions_deduct:  # "no commas" or "under 40 words" is no work to meet: it only takes away
         from beyond_seif import rules

@@ -23,7 +23,8 @@ at 12.95 GiB and takes 50.8 s, so a round fits a 24 GB GPU.
 Departures: rule checks (a 0.5B judge is at chance on rule-checkable constraints), the echo
 guard, the Filter's cheap checks, the answer gate (rules and a weak judge pay for word salad,
 stuffing and markup spam that meet the rules), the markup guard (no pay for titles, highlights,
-placeholders or P.S. lines beyond what the instruction asks for), and the PMI judge for the constraints no rule
+placeholders or P.S. lines beyond what the instruction asks for), the stuffing guard (the
+rules read "kkkk" as one k and a title only on its own line), and the PMI judge for the constraints no rule
 checks (its verdicts beat the LLM's on labelled open-ended pairs: balanced accuracy 0.62 against
 0.51 with Qwen2.5-Coder-0.5B, 0.70 against 0.50 with SmolLM2; bench/RESULTS.md) with its cut
 calibrated on each batch's rule verdicts (calibrated_judge; with Qwen2.5-Coder-0.5B it agrees
@@ -49,7 +50,7 @@ shows is the loop with non-zero rewards for both roles on a CPU, not a trained m
 """
 
 QWEN_DEPARTURES = {"rules": True, "echo_guard": True, "filter_checks": True, "answer_gate": True,
-                   "markup_guard": True, "pmi_judge": True}
+                   "markup_guard": True, "stuffing_guard": True, "pmi_judge": True}
 
 PRESETS = {
     "seif": {

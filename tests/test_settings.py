@@ -102,7 +102,7 @@ def test_every_departure_is_off_by_default_and_the_seif_preset_turns_on_none():
     switches = [f.name for f in dataclasses.fields(BeyondSEIF) if isinstance(getattr(defaults, f.name), bool)]
     assert set(switches) == {"rules", "echo_guard", "score_judge", "filter_checks", "rules_only", "demo_prompt",
                              "lenient_instructor", "lenient_follower", "calibrated_judge", "pmi_judge", "answer_gate",
-                             "markup_guard", "unfinished_unpaid", "restrictions_deduct"}
+                             "markup_guard", "unfinished_unpaid", "restrictions_deduct", "stuffing_guard"}
     assert [name for name in switches if getattr(defaults, name)] == []
     # the two non-switch fields only parametrise a switch, at its documented default
     assert (defaults.score_reward, defaults.max_constraint_chars) == ("decision", 300)
@@ -113,7 +113,7 @@ def test_every_departure_is_off_by_default_and_the_seif_preset_turns_on_none():
     assert seif.beyond_seif == BeyondSEIF()
     assert departures_on("seif") == []
     assert departures_on("qwen0.5b") == ["answer_gate", "calibrated_judge", "echo_guard", "filter_checks",
-                                        "markup_guard", "pmi_judge", "rules"]
+                                        "markup_guard", "pmi_judge", "rules", "stuffing_guard"]
 
 
 def test_with_every_departure_off_no_role_imports_the_beyond_seif_folder():
