@@ -16,7 +16,7 @@ titles, highlights, placeholders or P.S. lines beyond what the instruction asks 
 (beyond_seif/markup_guard.py), `restrictions_deduct` lets a limit that a reply doing nothing
 meets ("no commas", "under 40 words") take reward away but never pay by itself
 (beyond_seif/rules.py), `stuffing_guard` has the Judger read "kkkk" and "new new new" once and
-a <<title>> only where it opens its line (beyond_seif/stuffing_guard.py), and `answer_gate`
+a <<title>> or P.S. only where it opens its line (beyond_seif/stuffing_guard.py), and `answer_gate`
 gives nothing for text the frozen helper finds less fluent or less on topic than its own
 answers (beyond_seif/answer_gate.py).
 

@@ -24,7 +24,7 @@ Departures: rule checks (a 0.5B judge is at chance on rule-checkable constraints
 guard, the Filter's cheap checks, the answer gate (rules and a weak judge pay for word salad,
 stuffing and markup spam that meet the rules), the markup guard (no pay for titles, highlights,
 placeholders or P.S. lines beyond what the instruction asks for), the stuffing guard (the
-rules read "kkkk" as one k and a title only on its own line), and the PMI judge for the constraints no rule
+rules read "kkkk" as one k, and a title or P.S. only where it opens a line), and the PMI judge for the constraints no rule
 checks (its verdicts beat the LLM's on labelled open-ended pairs: balanced accuracy 0.62 against
 0.51 with Qwen2.5-Coder-0.5B, 0.70 against 0.50 with SmolLM2; bench/RESULTS.md) with its cut
 calibrated on each batch's rule verdicts (calibrated_judge; with Qwen2.5-Coder-0.5B it agrees

@@ -70,7 +70,7 @@ class BeyondSEIF:
     answer_gate_lift_fence: float = 1.5  # answer_gate: lift bound = upper quartile + this x IQR (0: a quantile)
     markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders, P.S. or quotes beyond what was asked
     restrictions_deduct: bool = False  # needs rules: a limit a do-nothing reply meets (no commas) only takes reward away
-    stuffing_guard: bool = False  # the Judger reads "kkkk" and "new new new" once, and a <<title>> only on its own line
+    stuffing_guard: bool = False  # the Judger reads "kkkk" and "new new new" once, and a <<title>> or P.S. only where it opens a line
 
 
 def read_seeds(loop_cfg):

@@ -1,5 +1,5 @@
-"""The stuffing guard: the Judger reads a run of one letter or word once and a title only where
-it opens its line; genuine text reads as written; off, rewards are SEIF's."""
+"""The stuffing guard: the Judger reads a run of one letter or word once and a title or P.S. only
+where it opens its line; genuine text reads as written; off, rewards are SEIF's."""
 
 import json
 from pathlib import Path
@@ -28,6 +28,8 @@ def rule(ifeval_id, **kwargs):
     ("k k k k", "k"),
     ("a company named <<<kappe kamika>> sells tea", "a company named kappe kamika sells tea"),
     ("The tap is fixed.\n<my title <<Michael>>", "The tap is fixed.\n<my title Michael"),
+    ("The tap is fixed, based on P.S.", "The tap is fixed, based on PS"),
+    ("I said p.p.s. call me", "I said pps call me"),
 ])
 def test_runs_count_once_and_a_title_inside_a_line_is_no_title(answer, counted):
     assert counted_text(answer) == counted
@@ -37,6 +39,7 @@ def test_runs_count_once_and_a_title_inside_a_line_is_no_title(answer, counted):
     "<<My Day>>\nThe bookkeeper's letter arrived at 1000 hours.",
     "## **<<My Day>>**: a short account\nKnock, knock. Who is there?",
     "The keeper trims the wick,\n\nand the keeper lights the lamp.",
+    "The keeper trims the wick.\nP.S. Call me.\n**P.P.S.** Bring oil.",
 ])
 def test_genuine_text_reads_as_written(answer):
     assert counted_text(answer) == answer
@@ -46,9 +49,11 @@ def test_stuffed_letters_words_and_hidden_titles_fail_their_rules():
     letter = rule("keywords:letter_frequency", letter="k", let_frequency=3, let_relation="at least")
     word = rule("keywords:frequency", keyword="new", frequency=3, relation="at least")
     title = rule("detectable_format:title")
+    postscript = rule("detectable_content:postscript", postscript_marker="P.S.")
     cases = [(letter, "I chose kkkk in special.", "The kind keeper kept a kite."),
              (word, "Our new new new shop opens.", "A new shop, a new sign and a new street."),
-             (title, "We met a company named <<<kappe kamika>> today.", "<<Kappe Kamika>>\nWe met a company today.")]
+             (title, "We met a company named <<<kappe kamika>> today.", "<<Kappe Kamika>>\nWe met a company today."),
+             (postscript, "The tap was fixed, based on P.S. notes.", "The tap was fixed.\nP.S. Thank you.")]
     for constraint, stuffed, genuine in cases:
         assert rules.rule_verdict(constraint, stuffed) == 1.0  # IFEval's rule pays the stuffed text
         assert rules.rule_verdict(constraint, counted_text(stuffed)) == 0.0
