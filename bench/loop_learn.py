@@ -138,8 +138,8 @@ def heldout(model_path, max_new_tokens):
     result["spam_share"] = sum(is_spam(a) for a in answers) / len(rows)
     result["unasked_markup_share"] = sum(bool(markup_guard.excess(a, row)) for a, row in zip(answers, rows)) / len(rows)
     result["format_pass"] = sum(reply_format.extract_answer(r) is not None for r in replies) / len(rows)
-    result["examples"] = [{"instruction": row["instruction"], "reply": reply}
-                          for row, reply in list(zip(rows, replies))[:5]]
+    result["examples"] = [{"instruction": row["instruction"], "reply": reply}  # every reply, to read what is counted
+                          for row, reply in zip(rows, replies)]
     return result
 
 

@@ -6,10 +6,9 @@ twice", "a title in double angular brackets". A Follower paid by those rules lea
 cheapest text that meets them: `I chose kkkk in special.`, a title hidden inside a sentence
 or tacked on at the end (`a company named <<<kappe kamika>>`, `...\\n<my title <<Michael>>`),
 and a P.S. mark inside a sentence (`... based on P.S.`), paid in full with the markup guard and
-the answer gate on
-(bench/RESULTS.md, "The markup guard against both habits"). A run of one word (`new new new`)
-meets a keyword count the same way. With this departure on, the
-Judger (rules and LLM alike) reads each Follower answer as `counted_text` gives it:
+the answer gate on (bench/RESULTS.md, "The markup guard against both habits"). A run of one
+word (`new new new`) meets a keyword count the same way. With this departure on, the Judger
+(rules and LLM alike) reads each Follower answer as `counted_text` gives it:
 
     a run of one letter, 3 or more    "kkkk" -> "k", "Sooo" -> "So" (English doubles a letter,
                                       it does not triple one)
@@ -23,9 +22,10 @@ Judger (rules and LLM alike) reads each Follower answer as `counted_text` gives 
 
 The answer gate and the guards before the Judger still see the answer as written. The price: a
 genuine answer that triples a letter ("Brrr") or repeats a word ("bye bye", "La La Land")
-counts it once, a title or P.S. written inside a line does not meet its constraint, and a copy of
-a request that holds either no longer equals it (of GPT-4's 832 rule verdicts on IFEval that
-run here, 5 change, all "repeat the request first"; the echo guard cuts such copies anyway).
+counts it once, a title or P.S. written inside a line does not meet its constraint, and a copy
+of a request that holds any of these no longer equals it (of GPT-4's 832 rule verdicts on
+IFEval that run here, 5 change, all "repeat the request first"; the echo guard cuts such
+copies anyway).
 No genuine answer of bench/hacks.jsonl changes a verdict. Held-out figures and IFEval are
 scored on the text as written, by IFEval's own rules.
 """
