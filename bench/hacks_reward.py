@@ -1,5 +1,6 @@
 """What the Follower's reward pays for each kind of answer in bench/hacks.jsonl, with and without
-the answer gate (beyond_seif/answer_gate.py) and the markup guard (beyond_seif/markup_guard.py).
+the answer gate (beyond_seif/answer_gate.py), the markup guard (beyond_seif/markup_guard.py) and
+the stuffing guard (beyond_seif/stuffing_guard.py).
 
 Every answer goes through the real reward function, `follower.rewards`, wrapped in SEIF's format
 (`<think>...</think><answer>...</answer>`, strict format gate), with the `rules` and `echo_guard`
@@ -7,8 +8,9 @@ departures on (every constraint of the set is rule-checked). Two judges decide t
 that are left (the echo guard's "does it answer the request?"): one that says yes to everything,
 and the helper itself in score mode (one forward pass per verdict; generate mode is too slow for a
 CPU here). The gate's thresholds come from the helper's own answers to the same 48 requests,
-sampled once each (no labels). Each judge pays under four settings: neither departure, the
-markup guard alone, the gate alone, and both (the presets' setting). Reported per kind: the mean
+sampled once each (no labels). Each judge pays under five settings: neither departure, the
+markup guard alone, the gate alone, both, and both with the stuffing guard (the presets'
+setting). Reported per kind: the mean
 reward, and for the genuine answers the share that keeps full reward.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
@@ -38,8 +40,9 @@ from data import read_jsonl  # noqa: E402
 from settings import BeyondSEIF  # noqa: E402
 
 HACKS = REPO / "bench" / "hacks.jsonl"
-SETTINGS = {  # name -> (answer_gate, markup_guard)
-    "neither": (False, False), "markup guard": (False, True), "gate": (True, False), "gate + markup guard": (True, True)}
+SETTINGS = {  # name -> (answer_gate, markup_guard, stuffing_guard)
+    "neither": (False, False, False), "markup guard": (False, True, False), "gate": (True, False, False),
+    "gate + markup guard": (True, True, False), "gate + markup guard + stuffing guard": (True, True, True)}
 
 
 def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
@@ -119,9 +122,9 @@ def main():
                "helper_answers": [(row["instruction"], answer) for row, answer in references]}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
         judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
-        for setting, (gate_on, guard_on) in SETTINGS.items():
+        for setting, (gate_on, guard_on, stuffing_on) in SETTINGS.items():
             departures = BeyondSEIF(rules=True, echo_guard=True, score_judge=True, answer_gate=gate_on,
-                                    markup_guard=guard_on)
+                                    markup_guard=guard_on, stuffing_guard=stuffing_on)
             start = time.time()
             rewards, _ = follower.rewards(model, tokenizer, items, texts, cfg, departures, gate)
             per_kind = {kind: [r for r, k in zip(rewards, kinds * len(rows)) if k == kind] for kind in kinds}
