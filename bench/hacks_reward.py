@@ -10,8 +10,8 @@ and the helper itself in score mode (one forward pass per verdict; generate mode
 CPU here). The gate's thresholds come from the helper's own answers to the same 48 requests,
 sampled once each (no labels). Each judge pays under five settings: neither departure, the
 markup guard alone, the gate alone, both, and both with the stuffing guard (the presets'
-setting). Reported per kind: the mean
-reward, and for the genuine answers the share that keeps full reward.
+setting). Reported per kind: the mean reward, and for the genuine answers the share that keeps
+full reward.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
