@@ -11,7 +11,8 @@ CPU here). The gate's thresholds come from the helper's own answers to the same 
 sampled once each (no labels). Each judge pays under five settings: neither departure, the
 markup guard alone, the gate alone, both, and both with the stuffing guard (the presets'
 setting). Reported per kind: the mean reward, and for the genuine answers the share that keeps
-full reward.
+full reward. The gate's signals and the helper's verdicts are computed once per answer and reused
+by every setting.
 
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model smollm2-135m
     NLTK_DATA=../shared/nltk_data python bench/hacks_reward.py --model qwen2.5-coder-0.5b
@@ -65,6 +66,20 @@ def cached(function):
     return wrapper
 
 
+def cached_verdicts(function):
+    """`judger.llm_verdicts` asked once per (answer, constraint text): the judge's verdict on a
+    pair does not depend on the setting, and every setting asks about the same answers."""
+    memory = {}
+
+    def wrapper(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
+        pairs = [tuple(pair) for pair in answer_constraint_texts]
+        new = list(dict.fromkeys(pair for pair in pairs if pair not in memory))
+        if new:
+            memory.update(zip(new, function(model, tokenizer, new, cfg, departures, missing)))
+        return [memory[pair] for pair in pairs]
+    return wrapper
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -114,6 +129,7 @@ def main():
     fit_seconds = time.time() - start
     answer_gate.features = cached(answer_gate.features)
     llm_verdicts = judger.llm_verdicts
+    helper_verdicts = cached_verdicts(llm_verdicts)
     cfg = judger.JudgerConfig(batch_size=args.batch_size)
     results = {"model": args.model, "machine": accuracy.machine(), "command": " ".join(sys.argv),
                "requests": len(rows), "gate": gate.__dict__, "quantile": args.quantile, "lift_fence": args.lift_fence,
@@ -121,7 +137,7 @@ def main():
                "gate_from": args.gate_from, "rewards": {},
                "helper_answers": [(row["instruction"], answer) for row, answer in references]}
     for judge_name in ("yes_to_everything", "helper_score_mode"):
-        judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else llm_verdicts
+        judger.llm_verdicts = yes_to_everything if judge_name == "yes_to_everything" else helper_verdicts
         for setting, (gate_on, guard_on, stuffing_on) in SETTINGS.items():
             departures = BeyondSEIF(rules=True, echo_guard=True, score_judge=True, answer_gate=gate_on,
                                     markup_guard=guard_on, stuffing_guard=stuffing_on)

@@ -41,3 +41,22 @@ def test_the_stored_answers_belong_to_the_hack_sets_requests():
     for name in ("smollm2-135m", "qwen2.5-coder-0.5b"):
         stored = json.loads((REPO / "bench" / "results" / f"hacks_reward_{name}.json").read_text())["helper_answers"]
         assert len(stored) >= 40 and all(instruction in instructions and answer.strip() for instruction, answer in stored)
+
+
+def test_the_helpers_verdicts_are_asked_once_per_pair_and_returned_in_order():
+    """Five settings ask the judge about the same answers; the cache asks each new pair once, in
+    one batch, and hands every caller its verdicts in its own order."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import hacks_reward
+
+    asked = []
+
+    def judge(model, tokenizer, pairs, cfg, departures=None, missing=0.0):
+        asked.append(list(pairs))
+        return [float(len(answer) > 3) for answer, _ in pairs]
+
+    verdicts = hacks_reward.cached_verdicts(judge)
+    first = verdicts(None, None, [("a long answer", "c1"), ("no", "c1"), ("a long answer", "c1")], cfg=None)
+    second = verdicts(None, None, [["no", "c1"], ("a long answer", "c2"), ("a long answer", "c1")], cfg=None)
+    assert first == [1.0, 0.0, 1.0] and second == [0.0, 1.0, 1.0]
+    assert asked == [[("a long answer", "c1"), ("no", "c1")], [("a long answer", "c2")]]
