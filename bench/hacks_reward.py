@@ -67,16 +67,17 @@ def cached(function):
 
 
 def cached_verdicts(function):
-    """`judger.llm_verdicts` asked once per (answer, constraint text): the judge's verdict on a
-    pair does not depend on the setting, and every setting asks about the same answers."""
+    """`judger.llm_verdicts` asked once per (answer, constraint text, `missing`): the settings
+    differ only in the gate and the guards, which do not change how the judge decides a pair,
+    and every setting asks about the same answers."""
     memory = {}
 
     def wrapper(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
-        pairs = [tuple(pair) for pair in answer_constraint_texts]
-        new = list(dict.fromkeys(pair for pair in pairs if pair not in memory))
+        keys = [(*pair, missing) for pair in answer_constraint_texts]
+        new = list(dict.fromkeys(key for key in keys if key not in memory))
         if new:
-            memory.update(zip(new, function(model, tokenizer, new, cfg, departures, missing)))
-        return [memory[pair] for pair in pairs]
+            memory.update(zip(new, function(model, tokenizer, [key[:2] for key in new], cfg, departures, missing)))
+        return [memory[key] for key in keys]
     return wrapper
 
 

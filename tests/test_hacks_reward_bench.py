@@ -60,3 +60,5 @@ def test_the_helpers_verdicts_are_asked_once_per_pair_and_returned_in_order():
     second = verdicts(None, None, [["no", "c1"], ("a long answer", "c2"), ("a long answer", "c1")], cfg=None)
     assert first == [1.0, 0.0, 1.0] and second == [0.0, 1.0, 1.0]
     assert asked == [[("a long answer", "c1"), ("no", "c1")], [("a long answer", "c2")]]
+    # what a reply without a verdict counts as is part of the question
+    assert verdicts(None, None, [("no", "c1")], cfg=None, missing=1.0) == [0.0] and len(asked) == 3
