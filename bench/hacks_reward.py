@@ -50,34 +50,37 @@ def yes_to_everything(model, tokenizer, answer_constraint_texts, cfg, departures
     return [1.0] * len(answer_constraint_texts)
 
 
+def looked_up(memory, keys, compute):
+    """The value of each of `keys`, computing the ones `memory` lacks in one batch: `compute(new
+    keys) -> their values`. The settings and judges ask about overlapping sets of answers."""
+    new = list(dict.fromkeys(key for key in keys if key not in memory))
+    if new:
+        memory.update(zip(new, compute(new)))
+    return [memory[key] for key in keys]
+
+
 def cached(function):
-    """`answer_gate.features` computed once per (instruction, answer) pair: the settings and
-    judges ask about overlapping subsets of the answers."""
+    """`answer_gate.features` computed once per (instruction, answer) pair."""
     memory = {}
 
     def wrapper(model, tokenizer, rows, answers, batch_size=16):
         keys = [(row["instruction"], answer) for row, answer in zip(rows, answers)]
-        missing = list({key: (row, answer) for key, row, answer in zip(keys, rows, answers) if key not in memory}.items())
-        if missing:
-            found = function(model, tokenizer, [row for _, (row, _) in missing], [a for _, (_, a) in missing], batch_size)
-            memory.update(zip([key for key, _ in missing], found))
-        return [memory[key] for key in keys]
+        row_of = dict(zip(keys, rows))
+        return looked_up(memory, keys, lambda new: function(model, tokenizer, [row_of[key] for key in new],
+                                                            [answer for _, answer in new], batch_size))
     wrapper.memory = memory
     return wrapper
 
 
 def cached_verdicts(function):
     """`judger.llm_verdicts` asked once per (answer, constraint text, `missing`): the settings
-    differ only in the gate and the guards, which do not change how the judge decides a pair,
-    and every setting asks about the same answers."""
+    differ only in the gate and the guards, which do not change how the judge decides a pair."""
     memory = {}
 
     def wrapper(model, tokenizer, answer_constraint_texts, cfg, departures=None, missing=0.0):
         keys = [(*pair, missing) for pair in answer_constraint_texts]
-        new = list(dict.fromkeys(key for key in keys if key not in memory))
-        if new:
-            memory.update(zip(new, function(model, tokenizer, [key[:2] for key in new], cfg, departures, missing)))
-        return [memory[key] for key in keys]
+        return looked_up(memory, keys, lambda new: function(model, tokenizer, [key[:2] for key in new], cfg,
+                                                            departures, missing))
     return wrapper
 
 

@@ -62,3 +62,21 @@ def test_the_helpers_verdicts_are_asked_once_per_pair_and_returned_in_order():
     assert asked == [[("a long answer", "c1"), ("no", "c1")], [("a long answer", "c2")]]
     # what a reply without a verdict counts as is part of the question
     assert verdicts(None, None, [("no", "c1")], cfg=None, missing=1.0) == [0.0] and len(asked) == 3
+
+
+def test_the_gates_features_are_computed_once_per_instruction_and_answer():
+    sys.path.insert(0, str(REPO / "bench"))
+    import hacks_reward
+
+    asked = []
+
+    def features(model, tokenizer, rows, answers, batch_size=16):
+        asked.append([(row["id"], answer) for row, answer in zip(rows, answers)])
+        return [len(answer) for answer in answers]
+
+    cached = hacks_reward.cached(features)
+    one, two = {"id": 1, "instruction": "Describe rain."}, {"id": 2, "instruction": "Describe snow."}
+    assert cached(None, None, [one, two, one], ["wet", "cold", "wet"]) == [3, 4, 3]
+    assert cached(None, None, [two, one], ["cold", "soft and wet"]) == [4, 12]
+    assert asked == [[(1, "wet"), (2, "cold")], [(1, "soft and wet")]]
+    assert cached.memory == {("Describe rain.", "wet"): 3, ("Describe snow.", "cold"): 4, ("Describe rain.", "soft and wet"): 12}
