@@ -72,9 +72,15 @@ def strip_echoes(answer, sentences):
 def strip_examples(answer, constraint_texts):
     """`answer` without copies of the formatting examples its constraints give: a title copied
     from "such as <<my title>>", or "[address]" from "such as [address]", is the constraint's
-    example, not the reply's own title or placeholder."""
+    example, not the reply's own title or placeholder. A highlight example that names the markup
+    ("*highlighted section*") names no subject, so a highlight that holds it ("*highlighted
+    section of my day*") goes too; one that holds a subject example ("*Banana Peel's*" from
+    "i.e. *banana peel*") or its title's words ("<<A Poem of Joy>>") may be the reply's own."""
     for example in {found for text in constraint_texts for found in EXAMPLE.findall(text)}:
         answer = re.sub(re.escape(example), "", answer, flags=re.IGNORECASE)
+        if example.startswith("*") and "highlight" in example.lower():
+            label = re.escape(example.strip("*").strip())
+            answer = re.sub(rf"\*[^*\n]*{label}[^*\n]*\*", "", answer, flags=re.IGNORECASE)
     # "[[address]]" less "[address]" leaves "[]", which a placeholder rule would count
     return re.sub(r"\[\s*\]|<<\s*>>", "", answer).strip()
 

@@ -32,6 +32,7 @@ SEED = "Describe a quiet morning."
 GOOD_ANSWER = "the morning is quiet and still by the river"  # no commas, lowercase, has "river"
 TITLE = "Give your answer a title wrapped in double angular brackets, such as <<poem of joy>>."
 PLACEHOLDERS = "Include at least 2 placeholders in square brackets, such as [address]."
+HIGHLIGHTS = "Highlight at least 2 parts with markdown, such as *highlighted part*."
 HACKS = Path(__file__).resolve().parents[2] / "bench" / "hacks.jsonl"
 # GPT-4's responses to IFEval's prompts (the shared folder next to the repository; not in it)
 GPT4_RESPONSES = Path(__file__).resolve().parents[3] / "shared" / "ifeval" / "gpt4_responses.jsonl"
@@ -71,6 +72,19 @@ def test_strip_examples_cuts_the_formatting_examples_a_constraint_gives():
     assert echo_guard.strip_examples("<<rain>>\nrain on the roof", [TITLE]) == "<<rain>>\nrain on the roof"
     # "[[address]]" less "[address]" leaves no empty "[]" for a placeholder rule to count
     assert echo_guard.strip_examples("at [[address]] now", [PLACEHOLDERS]) == "at  now"
+
+
+def test_a_highlight_that_holds_the_examples_label_is_cut_but_a_title_that_holds_its_example_stays():
+    """Loop samples paid in full for "*highlighted part of today*" and "*highlighted section
+    today.*": the constraint's example label stretched into a sentence highlights nothing."""
+    assert echo_guard.strip_examples("I seek a *Highlighted part of today* and *a free Friday*.",
+                                     [HIGHLIGHTS]) == "I seek a  and *a free Friday*."
+    assert echo_guard.strip_examples("*highlighted part*", [HIGHLIGHTS]) == ""
+    assert echo_guard.strip_examples("*a highlighted memory*", [HIGHLIGHTS]) == "*a highlighted memory*"
+    # a subject example ("i.e. *banana peel*", from IFEval) is cut where copied, not where used
+    assert echo_guard.strip_examples("*Banana Peel's* skin", ["Highlight 6 sections, i.e. *banana peel*."]) == (
+        "*Banana Peel's* skin")
+    assert echo_guard.strip_examples("<<A Poem of Joy for Spring>>\nrain", [TITLE]) == "<<A Poem of Joy for Spring>>\nrain"
 
 
 def test_guarded_answer_cuts_both():
@@ -162,6 +176,11 @@ def test_a_judge_reply_without_a_verdict_does_not_veto_an_answer():
      "<<a still morning>>\nthe morning is quiet and still by the river"),
     (PLACEHOLDERS, "meet me by the river at [[address]] or [[ADDRESS]] when the morning is quiet",
      "meet me by the river at [address] or [place] when the morning is quiet at [time]"),
+    (HIGHLIGHTS, "the morning is *quiet and still* by the river. the boats wait at the old pier while the "
+                 "mist lifts from the water and the first birds call across the fields. it is a *highlighted "
+                 "part of the morning*.",
+     "the morning is *quiet and still* by the river. the boats wait at the old pier while the mist lifts "
+     "from the water and the first birds call across the fields. it is the *first light*."),
 ])
 def test_a_constraints_own_example_copied_into_the_answer_does_not_count(constraint, copied, own):
     row = instruction_row([constraint])
