@@ -142,23 +142,31 @@ def _repeats(sentence, words):
     return len(found) >= 4 and _mostly_from(found, words)
 
 
-# The verbs of making the reply itself: "I want to create a poem about...", "I will write a toast..."
+# The verbs of making or handing over the reply itself: "I want to create a poem about...",
+# "I will write a toast...", "I'll be happy to share a story about...", "I will introduce..."
 TASK_VERBS = set("""
     create creates creating created write writes writing wrote written compose composes composing composed
     draft drafts drafting drafted describe describes describing described design designs designing designed
     craft crafts crafting crafted make makes making made produce produces producing produced
-    provide provides providing provided""".split())
+    provide provides providing provided share shares sharing shared present presents presenting presented
+    introduce introduces introducing introduced tell tells telling told""".split())
+SELF = {"i", "i'll", "i've", "i'm", "i'd", "i’ll", "i’ve", "i’m", "i’d"}  # the answerer, with "I'll" one word
+VERB_REACH = 4  # how many words after "I" its verb may come: "I'll be happy to share", "I have written"
 
 
 def _plans_it(sentence, words):
     """`sentence` is the answerer saying what it makes instead of making it ("I want to create a
-    product description for a handmade ceramic mug."): "I" among its first 3 words, a verb of
-    making (TASK_VERBS) among its first 4, and at least 2 of the request's words of 4 letters or
-    more. A Follower trained at a high learning rate wrote such sentences and nothing else
-    (bench/RESULTS.md, "Does the loop learn?")."""
+    product description for a handmade ceramic mug.", "At last I have written a story about a
+    robot that learns to paint."): "I" (or "I'll", "I've", ...) among its first 3 words, a verb
+    of making or handing over (TASK_VERBS) at most VERB_REACH words after it, and at least 2 of
+    the request's words of 4 letters or more. A Follower trained at a high learning rate wrote
+    such sentences and nothing else, and a later one paid in full for "I'll be happy to share a
+    story about a washing machine that learns to paint." (bench/RESULTS.md, "Does the loop
+    learn?")."""
     found = WORD.findall(sentence.lower())
     shared = {word for word in found if len(word) >= 4} & words
-    return "i" in found[:3] and bool(TASK_VERBS & set(found[:4])) and len(shared) >= 2
+    return len(shared) >= 2 and any(
+        word in SELF and TASK_VERBS & set(found[at + 1 : at + 1 + VERB_REACH]) for at, word in enumerate(found[:3]))
 
 
 def restates_request(answer, row):

@@ -5,7 +5,8 @@ P.S. lines and a reply wrapped in quotes. The loop's own constraints ask for the
 Follower paid by those rules learns to put them on every reply: with the answer gate on,
 training samples piled with markup earned twice the others (bench/RESULTS.md, "The loop with
 the gate"); with `restrictions_deduct` on, 24 of 40 held-out replies came wrapped in quotes and
-"add a P.S." was answered by a P.S. line alone. Title, highlight and P.S. spam that meets the
+"add a P.S." was answered by a P.S. line alone; in another run every training reply from
+round 1's 13th step on opened with a double quote, most of them never closed. Title, highlight and P.S. spam that meets the
 rules keeps pay from rules and a judge that says yes. The
 gate measures fluency and relevance, not how much markup was asked for; this guard does. With it
 on, the Follower's answer earns 0 when it holds more of one marker than its instruction allows:
@@ -15,7 +16,8 @@ on, the Follower's answer earns 0 when it holds more of one marker than its inst
     highlight    *...* or **...**               detectable_format:number_highlighted_sections
     placeholder  [...] (no link, no list)       detectable_content:number_placeholders
     postscript   P.S. or P.P.S. (any case)      detectable_content:postscript
-    quotation    the whole reply in "quotes"    startend:quotation
+    quotation    the whole reply in "quotes",   startend:quotation
+                 or an opening quote never closed
 
     allowed: 0 when nothing asks for the marker; when asked, 1 title, postscript or quotation,
              and twice the asked count of highlights or placeholders (the rules ask for "at
@@ -43,7 +45,9 @@ MARKERS = {  # marker -> (pattern for one occurrence, the IFEval rule asking for
     "placeholder": (PLACEHOLDER,  # "[name]", "[Date of event]"; not "[a link](url)" or '["a", "b"]'
                     "detectable_content:number_placeholders", "num_placeholders"),
     "postscript": (POSTSCRIPT_MARK, "detectable_content:postscript", None),
-    "quotation": (re.compile(r'\A\s*["\u201c][\s\S]*["\u201d]\s*\Z'), "startend:quotation", None),
+    # the whole reply in quotes, or a reply that opens a quote it never closes ('"At last I ...')
+    "quotation": (re.compile(r'\A\s*(?:["\u201c][\s\S]*["\u201d]|"[^"]*|\u201c[^\u201d]*)\s*\Z'),
+                  "startend:quotation", None),
 }
 NAMES = {  # words that ask for a marker when a request or a constraint no rule checks says them
     "title": re.compile(r"\btitles?\b|<<|angular brackets", re.IGNORECASE),

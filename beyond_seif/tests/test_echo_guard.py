@@ -325,3 +325,27 @@ def test_an_answer_that_only_says_what_it_will_write_counts_for_nothing():
             "for an hour and the wide handle fits two fingers.\nP.S. Every mug is signed on the base.")
     assert echo_guard._plans_it(real.split(".")[0], set(echo_guard.WORD.findall(MUG_SEED.lower())))
     assert follower_reward(real, "Verdict: [[1]]", row=row)[0] == 1.0
+
+
+ROBOT_SEED = "Write a story about a robot that learns to paint."
+ROBOT_CONSTRAINTS = ["Answer in fewer than 40 words.", "Do not use any commas in your response."]
+
+
+@pytest.mark.parametrize("announcement", [
+    # paid in full in a SmolLM2 loop run (bench/RESULTS.md): "I" not first, or "I'll" one word,
+    # and the verb of making a few words after it
+    "At last I have written a story about the history behind the story of a robot that learns to paint",
+    "I'll be happy to share a story about a washing machine that learns to paint.",
+    "At ****** I will introduce a story about a robot who learns to paint portraits.",
+])
+def test_an_answer_that_announces_its_story_counts_for_nothing(announcement):
+    mapped = instructor.constraint_dicts(ROBOT_CONSTRAINTS, "verifiable", ROBOT_SEED, BeyondSEIF(rules=True))
+    row = instructor.instruction_row(1, "verifiable", ROBOT_SEED, mapped, len(ROBOT_CONSTRAINTS))
+    assert follower_reward(announcement, "Verdict: [[1]]", echo_guard=False, row=row)[0] == 1.0  # every rule passes
+    assert echo_guard.restates_request(announcement, row)
+    assert follower_reward(announcement, "Verdict: [[1]]", row=row)[0] == 0.0
+    # the story itself keeps its credit, also when its narrator paints
+    story = ("Unit Nine found a brush in the junk yard. I have painted the sky every evening since "
+             "said the robot. Its first painting was grey but the tenth one glowed orange.")
+    assert not echo_guard.restates_request(story, row)
+    assert follower_reward(story, "Verdict: [[1]]", row=row)[0] == 1.0

@@ -35,6 +35,8 @@ def formatted(answer):
     ("it stands on the rock.\np.p.s. visit it.", "postscript", 1),
     ('"It stands on the rock.\nIts lamp turns all night."', "quotation", 1),
     ("\u201cIt stands on the rock.\u201d", "quotation", 1),
+    ('"It stands on the rock and its lamp turns all night.', "quotation", 1),  # opened, never closed
+    ("  \u201cIt stands on the rock.", "quotation", 1),
 ])
 def test_markup_nothing_asks_for_is_excess(answer, marker, found):
     assert markup_guard.excess(answer, row()) == {marker: (found, 0)}
@@ -62,6 +64,7 @@ def test_asked_markup_is_allowed_up_to_its_limit():
 def test_quotes_inside_a_reply_are_not_a_wrapped_reply():
     assert markup_guard.excess('The keeper said "light the lamp" and left.', row()) == {}
     assert markup_guard.excess('"Light the lamp," the keeper said.', row()) == {}
+    assert markup_guard.excess('\u201cLight the lamp,\u201d the keeper said. It was 6 o\'clock.', row()) == {}
 
 
 def test_asked_quotation_is_allowed():
