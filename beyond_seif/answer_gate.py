@@ -165,9 +165,14 @@ def fit_to_answers(helper, tokenizer, pairs, quantile_share, batch_size=16,
     if len(pairs) < 2:  # nothing to set thresholds from: the gate lets everything through
         return Gate(float("-inf"), float("-inf"), float("inf"), len(pairs))
     found = features(helper, tokenizer, [row for row, _ in pairs], [answer for _, answer in pairs], batch_size)
+    return gate_from_features(found, quantile_share, lift_fence)
+
+
+def gate_from_features(found, quantile_share, lift_fence=BeyondSEIF.answer_gate_lift_fence):
+    """The gate's thresholds from the (order, topic, lift) of the helper's own answers."""
     orders, topics, lifts = zip(*found)
     lift_max = upper_fence(lifts, lift_fence) if lift_fence > 0 else quantile(lifts, 1 - quantile_share)
-    return Gate(quantile(orders, quantile_share), quantile(topics, quantile_share), lift_max, len(pairs))
+    return Gate(quantile(orders, quantile_share), quantile(topics, quantile_share), lift_max, len(found))
 
 
 def fit(helper, tokenizer, rows, quantile_share, max_new_tokens, batch_size=16,
