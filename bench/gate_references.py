@@ -33,6 +33,7 @@ import accuracy  # noqa: E402  (machine description)
 import training  # noqa: E402
 from beyond_seif import answer_gate  # noqa: E402
 from data import read_jsonl, write_json  # noqa: E402
+from judger import JudgerConfig  # noqa: E402
 from settings import BeyondSEIF  # noqa: E402
 
 BOUNDS = ("order_min", "topic_min", "lift_max")
@@ -68,6 +69,8 @@ def main():
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=JudgerConfig.batch_size,
+                        help="answers per generate call and forward pass (the loop uses judger.batch_size)")
     args = parser.parse_args()
     start = time.time()
     torch.manual_seed(args.seed)
@@ -76,8 +79,9 @@ def main():
         first.setdefault(row["instruction"], row)
     rows = [row for row in first.values() for _ in range(args.answers_per)]
     helper, tokenizer = training.load_frozen(args.helper)
-    pairs = answer_gate.helper_answers(helper, tokenizer, rows, args.max_new_tokens)
-    found = answer_gate.features(helper, tokenizer, [row for row, _ in pairs], [answer for _, answer in pairs])
+    pairs = answer_gate.helper_answers(helper, tokenizer, rows, args.max_new_tokens, args.batch_size)
+    found = answer_gate.features(helper, tokenizer, [row for row, _ in pairs], [answer for _, answer in pairs],
+                                 args.batch_size)
     scored_s = time.time() - start
 
     by_instruction = {}
@@ -85,7 +89,7 @@ def main():
         by_instruction.setdefault(row["instruction"], []).append(i)
     departures = BeyondSEIF()
     results = {"machine": accuracy.machine(), "command": " ".join(sys.argv), "instructions": args.instructions,
-               "helper": args.helper, "distinct_instructions": len(first), "answers": len(pairs),
+               "helper": args.helper, "batch_size": args.batch_size, "distinct_instructions": len(first), "answers": len(pairs),
                "quantile": departures.answer_gate_quantile, "lift_fence": departures.answer_gate_lift_fence,
                "all_answers_gate": answer_gate.gate_from_features(found, departures.answer_gate_quantile).__dict__,
                "counts": {}, "features": found, "scored_s": round(scored_s, 1)}
@@ -106,7 +110,8 @@ def main():
     results["wall_s"] = round(time.time() - start, 1)
 
     lines = [f"{results['machine']}; helper {args.helper}; {len(first)} instructions x {args.answers_per} answers "
-             f"= {len(pairs)} scored in {scored_s:.0f} s; {args.draws} draws per count",
+             f"= {len(pairs)} scored in {scored_s:.0f} s (batches of {args.batch_size}); "
+             f"{args.draws} draws per count",
              f"gate from all {len(pairs)}: order >= {results['all_answers_gate']['order_min']:.3f}, "
              f"topic >= {results['all_answers_gate']['topic_min']:.3f}, lift <= {results['all_answers_gate']['lift_max']:.3f}",
              "references | order_min | topic_min | lift_max | refused of the answers not drawn",
