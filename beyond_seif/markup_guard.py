@@ -6,9 +6,9 @@ Follower paid by those rules learns to put them on every reply: with the answer 
 training samples piled with markup earned twice the others (bench/RESULTS.md, "The loop with
 the gate"); with `restrictions_deduct` on, 24 of 40 held-out replies came wrapped in quotes and
 "add a P.S." was answered by a P.S. line alone; in another run every training reply from
-round 1's 13th step on opened with a double quote, most of them never closed. Title, highlight and P.S. spam that meets the
-rules keeps pay from rules and a judge that says yes. The
-gate measures fluency and relevance, not how much markup was asked for; this guard does. With it
+round 1's 13th step on opened with a double quote, most of them never closed. Title, highlight
+and P.S. spam that meets the rules keeps pay from rules and a judge that says yes. The gate
+measures fluency and relevance, not how much markup was asked for; this guard does. With it
 on, the Follower's answer earns 0 when it holds more of one marker than its instruction allows:
 
     marker       counted as                     asked for by
