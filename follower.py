@@ -7,18 +7,18 @@ GRPO on that round's evolved instructions (a seed plus the Instructor's constrai
     0                                    if the reply fails the format gate (reply_format.py)
     mean over constraints of Judger 0/1  otherwise, judged on the text inside <answer>
 
-These departures plug in here, all off by default (settings.BeyondSEIF): `lenient_follower`
-judges a reply without the format as a whole (the CPU demo: its 135M model never writes the
-format), `unfinished_unpaid` gives nothing for a reply cut off by the token budget (SEIF's gate
-refuses those that never close <answer>), `echo_guard` gives nothing for repeating the
-instruction or for a non-answer (beyond_seif/echo_guard.py), `markup_guard` gives nothing for
-titles, highlights, placeholders or P.S. lines beyond what the instruction asks for
-(beyond_seif/markup_guard.py), `restrictions_deduct` lets a limit that a reply doing nothing
-meets ("no commas", "under 40 words") take reward away but never pay by itself
-(beyond_seif/rules.py), `stuffing_guard` has the Judger read "kkkk" and "new new new" once and
-a <<title>> or P.S. only where it opens its line (beyond_seif/stuffing_guard.py), and `answer_gate`
-gives nothing for text the frozen helper finds less fluent or less on topic than its own
-answers (beyond_seif/answer_gate.py).
+These departures plug in here, all off by default (settings.BeyondSEIF): `lenient_follower` judges
+a reply without the format as a whole (the CPU demo: its 135M model never writes the format),
+`unfinished_unpaid` gives nothing for a reply cut off by the token budget (SEIF's gate refuses
+those that never close <answer>), `echo_guard` gives nothing for repeating the instruction or for a
+non-answer (beyond_seif/echo_guard.py), `markup_guard` gives nothing for titles, highlights,
+placeholders or P.S. lines beyond what the instruction asks for (beyond_seif/markup_guard.py; with
+`markup_guard_keep` they keep a share instead), `restrictions_deduct` lets a limit that a reply
+doing nothing meets ("no commas", "under 40 words") take reward away but never pay by itself
+(beyond_seif/rules.py), `stuffing_guard` has the Judger read "kkkk" and "new new new" once and a
+<<title>> or P.S. only where it opens its line (beyond_seif/stuffing_guard.py), and `answer_gate`
+gives nothing for text the frozen helper finds less fluent or less on topic than its own answers
+(beyond_seif/answer_gate.py).
 
 Reads: an instructions JSONL (rows from `instructor.py generate`, after the Filter).
 Writes: the trained Follower checkpoint, and one metrics row per GRPO step.
@@ -64,11 +64,15 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         to_judge = len(answered)
         answers, answered = echo_guard.guard(helper, tokenizer, items, answers, answered, judger_cfg, departures)
         info["echo_or_off_topic"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
+    marked = set()  # answers with unasked markup that markup_guard_keep still pays a share of their reward
     if departures.markup_guard:  # before the Judger: a refused answer costs no verdicts
         from beyond_seif import markup_guard
-        to_judge = len(answered)
-        answered = markup_guard.guard(items, answers, answered)
-        info["markup_refused"] = (to_judge - len(answered)) / to_judge if to_judge else 0.0
+        clean = markup_guard.guard(items, answers, answered)
+        info["markup_refused"] = (len(answered) - len(clean)) / len(answered) if answered else 0.0
+        if departures.markup_guard_keep:  # judged, then scaled: a group that all has the habit still ranks on content
+            marked = set(answered) - set(clean)
+        else:
+            answered = clean
     judged = answers
     if departures.stuffing_guard:  # "kkkk" is one k and "new new new" one "new" to the Judger
         from beyond_seif import stuffing_guard
@@ -81,7 +85,7 @@ def rewards(helper, tokenizer, items, texts, judger_cfg, departures=None, gate=N
         fractions = rules.deduct_restrictions([items[i]["constraints"] for i in answered], verdicts)
     rewards = [0.0] * len(items)  # a reply that fails the format gate (or the echo guard) gets 0
     for i, fraction in zip(answered, fractions):
-        rewards[i] = fraction
+        rewards[i] = fraction * departures.markup_guard_keep if i in marked else fraction
     if departures.answer_gate and gate is not None:  # 0 for paid text the helper finds unfluent or off its request
         from beyond_seif import answer_gate
         gate_start = time.time()

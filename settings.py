@@ -69,6 +69,7 @@ class BeyondSEIF:
     answer_gate_references: int = 16  # answer_gate: how many helper answers set its thresholds
     answer_gate_lift_fence: float = 1.5  # answer_gate: lift bound = upper quartile + this x IQR (0: a quantile)
     markup_guard: bool = False  # Follower reward 0 for titles, highlights, placeholders, P.S. or quotes beyond what was asked
+    markup_guard_keep: float = 0.0  # markup_guard: the share of its reward such an answer keeps (0: none)
     restrictions_deduct: bool = False  # needs rules: a limit a do-nothing reply meets (no commas) only takes reward away
     stuffing_guard: bool = False  # the Judger reads "kkkk" and "new new new" once, and a <<title>> or P.S. only where it opens a line
 
@@ -168,6 +169,7 @@ RULES = [
     (("beyond_seif",), ("max_constraint_chars", "answer_gate_references"), lambda v: v >= 1, ">= 1"),
     (("beyond_seif",), ("answer_gate_quantile",), lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
     (("beyond_seif",), ("answer_gate_lift_fence",), lambda v: v >= 0, ">= 0"),
+    (("beyond_seif",), ("markup_guard_keep",), lambda v: 0 <= v < 1, "in [0, 1)"),
 ]
 
 

@@ -30,6 +30,11 @@ A constraint no rule checks, or the request itself, asks for a marker when its t
 number in that text as the count (1 when there is none), so markup asked for in words is never
 refused. The check is a few regular expressions per answer, and it runs before the Judger, so
 refused answers cost no verdicts. The share it refuses is logged as `markup_refused`.
+
+With `markup_guard_keep` above 0 (follower.rewards), a refused answer is judged anyway and keeps
+that share of its reward. GRPO divides each group by its spread, so when every reply of a group
+holds the markup, a zero leaves the group nothing to learn, while a scaled reward keeps its
+ranking on content; beside a clean reply, the marked one still loses.
 """
 
 import re

@@ -66,6 +66,8 @@ def test_settings_parse_booleans_both_ways():
     ("beyond_seif.score_reward=soft", "beyond_seif.score_reward is 'soft': it must be decision or probability"),
     ("judger.batch_size=0", "judger.batch_size is 0: it must be >= 1"),
     ("beyond_seif.max_constraint_chars=0", "beyond_seif.max_constraint_chars is 0: it must be >= 1"),
+    ("beyond_seif.markup_guard_keep=1", r"beyond_seif.markup_guard_keep is 1.0: it must be in \[0, 1\)"),
+    ("beyond_seif.markup_guard_keep=-0.1", r"beyond_seif.markup_guard_keep is -0.1: it must be in \[0, 1\)"),
     ("loop.rounds=0", "loop.rounds is 0: it must be >= 1"),
     ("loop.follower_epochs_later=0", "loop.follower_epochs_later is 0: it must be >= 1"),
     ("loop.eval_limit=-5", r"loop.eval_limit is -5: it must be >= 0 \(0 = no limit"),

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import follower
+import grpo
 import judger
 from beyond_seif import markup_guard
 from settings import BeyondSEIF
@@ -120,3 +122,30 @@ def test_follower_reward_is_zero_for_excess_markup_and_unchanged_otherwise(tiny_
     assert off == [1.0, 1.0, 0.0]  # the title rule pays both
     assert on == [1.0, 0.0, 0.0]  # the unasked highlights cost the second its pay
     assert info["markup_refused"] == pytest.approx(1 / 2) and "markup_refused" not in off_info
+
+
+def test_markup_guard_keep_scales_the_reward_so_a_group_that_all_has_markup_still_ranks_on_content(
+        tiny_model, fooled_judge):
+    model, tokenizer = tiny_model
+    asks = row(rule("detectable_format:title"), rule("keywords:existence", keywords=["lamp"]))
+    marked = [formatted("<<The Lighthouse>>\nIt stands on the *rock* and turns its lamp all night."),  # 1.0
+              formatted("<<The Lighthouse>>\nIt stands on the *rock* all night."),  # title only: 0.5
+              formatted("It stands on the *rock* and turns its lamp all night."),  # keyword only: 0.5
+              formatted("It stands on the *rock* all night.")]  # neither: 0
+    cfg = judger.JudgerConfig()
+    off, _ = follower.rewards(model, tokenizer, [asks] * 4, marked, cfg, BeyondSEIF(rules=True))
+    zeroed, _ = follower.rewards(model, tokenizer, [asks] * 4, marked, cfg, BeyondSEIF(rules=True, markup_guard=True))
+    kept, info = follower.rewards(model, tokenizer, [asks] * 4, marked, cfg,
+                                  BeyondSEIF(rules=True, markup_guard=True, markup_guard_keep=0.1))
+    assert off == [1.0, 0.5, 0.5, 0.0] and zeroed == [0.0] * 4 and info["markup_refused"] == 1.0
+    assert kept == pytest.approx([0.1, 0.05, 0.05, 0.0])
+    # GRPO divides by the group's spread, so the content ranking keeps its full weight, where zeroing leaves none
+    assert grpo.group_advantages(torch.tensor(kept), 4).tolist() == pytest.approx(
+        grpo.group_advantages(torch.tensor(off), 4).tolist(), abs=1e-4)
+    assert grpo.group_advantages(torch.tensor(zeroed), 4).abs().max() == 0
+    # beside a clean answer, the markup costs more than the content earns
+    clean = formatted("<<The Lighthouse>>\nIt stands on the rock all night.")  # title only: 0.5
+    mixed, _ = follower.rewards(model, tokenizer, [asks] * 2, [marked[0], clean], cfg,
+                                BeyondSEIF(rules=True, markup_guard=True, markup_guard_keep=0.1))
+    assert mixed == pytest.approx([0.1, 0.5])
+
