@@ -192,6 +192,9 @@ def check(settings):
     if departures and departures.restrictions_deduct and not departures.rules:
         raise UserError("beyond_seif.restrictions_deduct needs beyond_seif.rules=true: only a rule-checked "
                         "constraint can be tried on a reply that does nothing")
+    if departures and departures.markup_guard_keep and not departures.markup_guard:
+        raise UserError("beyond_seif.markup_guard_keep needs beyond_seif.markup_guard=true: it is the share "
+                        "of its reward an answer the guard finds keeps")
     for section in (s for s in GRPO_SECTIONS if hasattr(settings, s)):
         cfg = getattr(settings, section)
         if cfg.prompts_per_step % cfg.prompts_per_update:  # each rollout step splits into equal updates

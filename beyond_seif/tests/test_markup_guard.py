@@ -149,3 +149,15 @@ def test_markup_guard_keep_scales_the_reward_so_a_group_that_all_has_markup_stil
                                 BeyondSEIF(rules=True, markup_guard=True, markup_guard_keep=0.1))
     assert mixed == pytest.approx([0.1, 0.5])
 
+
+
+def test_markup_guard_keep_needs_the_guard():
+    from data import UserError
+    from settings import check
+
+    class Settings:
+        beyond_seif = BeyondSEIF(markup_guard_keep=0.1)
+    with pytest.raises(UserError, match="markup_guard_keep needs beyond_seif.markup_guard"):
+        check(Settings())
+    Settings.beyond_seif = BeyondSEIF(markup_guard=True, markup_guard_keep=0.1)
+    check(Settings())
