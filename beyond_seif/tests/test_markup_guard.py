@@ -150,7 +150,6 @@ def test_markup_guard_keep_scales_the_reward_so_a_group_that_all_has_markup_stil
     assert mixed == pytest.approx([0.1, 0.5])
 
 
-
 def test_markup_guard_keep_needs_the_guard():
     from data import UserError
     from settings import check
